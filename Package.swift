@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One list of settings for every target: Swift 6 language mode comes from the tools version;
+/// warnings are errors so that NIO's data-race diagnostics (otherwise only warnings) cannot slip in.
+let strictSettings: [SwiftSetting] = [
+    .unsafeFlags(["-warnings-as-errors"]),
+]
+
+let package = Package(
+    name: "Shoal",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "shoal", targets: ["shoal"]),
+        .library(name: "ShoalBencode", targets: ["ShoalBencode"]),
+        .library(name: "ShoalCore", targets: ["ShoalCore"]),
+        .library(name: "ShoalStorage", targets: ["ShoalStorage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+    ],
+    targets: [
+        .target(
+            name: "ShoalBencode",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ShoalCore",
+            dependencies: [
+                "ShoalBencode",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ShoalStorage",
+            dependencies: [
+                "ShoalCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "shoal",
+            dependencies: [
+                "ShoalBencode",
+                "ShoalCore",
+                "ShoalStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalBencodeTests",
+            dependencies: ["ShoalBencode"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalCoreTests",
+            dependencies: ["ShoalCore", "ShoalBencode"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalStorageTests",
+            dependencies: ["ShoalStorage", "ShoalCore"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)
