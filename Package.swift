@@ -53,19 +53,24 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "ShoalTestSupport",
+            path: "Tests/ShoalTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ShoalBencodeTests",
-            dependencies: ["ShoalBencode"],
+            dependencies: ["ShoalBencode", "ShoalTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ShoalCoreTests",
-            dependencies: ["ShoalCore", "ShoalBencode"],
+            dependencies: ["ShoalCore", "ShoalBencode", "ShoalTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ShoalStorageTests",
-            dependencies: ["ShoalStorage", "ShoalCore"],
+            dependencies: ["ShoalStorage", "ShoalCore", "ShoalTestSupport"],
             swiftSettings: strictSettings
         ),
     ]

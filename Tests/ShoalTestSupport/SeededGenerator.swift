@@ -1,10 +1,10 @@
 /// SplitMix64: a small deterministic generator, so that property tests are repeatable from a seed.
-struct SeededGenerator: RandomNumberGenerator {
+public struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -13,5 +13,5 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 
     /// A value in `0..<bound`.
-    mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
+    public mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
