@@ -43,6 +43,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "ShoalFuzzChecks",
+            dependencies: ["ShoalBencode", "ShoalCore"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(name: "fuzz-bencode", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/bencode", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-metainfo", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/metainfo", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-magnet", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/magnet", swiftSettings: strictSettings),
         .executableTarget(
             name: "shoal",
             dependencies: [
@@ -65,12 +73,22 @@ let package = Package(
         ),
         .testTarget(
             name: "ShoalCoreTests",
-            dependencies: ["ShoalCore", "ShoalBencode", "ShoalTestSupport"],
+            dependencies: ["ShoalCore", "ShoalBencode", "ShoalFuzzChecks", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalFuzzChecksTests",
+            dependencies: ["ShoalFuzzChecks"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ShoalStorageTests",
             dependencies: ["ShoalStorage", "ShoalCore", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["ShoalCore", "ShoalTestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -59,6 +59,11 @@ public struct InfoDictionary: Hashable, Sendable {
         return last.offset + last.length
     }
 
+    /// The bytes of content: the sum of the files' lengths, padding left out.
+    public var contentLength: Int64 {
+        files.reduce(0) { $1.isPadding ? $0 : $0 + $1.length }
+    }
+
     /// The number of pieces.
     public var pieceCount: Int {
         if !pieceHashes.isEmpty { return pieceHashes.count / 20 }
@@ -148,6 +153,9 @@ extension InfoDictionary {
             throw MetainfoError(.missing, field: "info.pieces", offset: info.node.span.lowerBound)
         }
 
+        var v1Layout: (files: [TorrentFile], isDirectory: Bool)? = nil
+        if hasV1Layout { v1Layout = try Self.readV1Files(info, name: name) }
+
         fileTree = nil
         if metaVersion == 2 {
             guard Int(pieceLength).nonzeroBitCount == 1, pieceLength >= Self.blockLength else {
@@ -157,14 +165,21 @@ extension InfoDictionary {
             var treeFiles: [TorrentFile] = []
             try Self.readTree(treeField, prefix: [], into: &treeFiles)
             guard !treeFiles.isEmpty else { throw treeField.error(.invalid("empty file tree")) }
-            fileTree = try Self.placeV2(treeFiles, name: name, pieceLength: Int64(pieceLength), field: treeField)
+            // A tree of one file at its root is a single-file torrent, unless the v1 part says the
+            // torrent is a directory (libtorrent makes such hybrids for a folder holding one file).
+            let isDirectory = v1Layout?.isDirectory ?? !(treeFiles.count == 1 && treeFiles[0].path.components.count == 1)
+            fileTree = try Self.placeV2(
+                treeFiles, under: isDirectory ? name : nil, pieceLength: Int64(pieceLength), field: treeField)
         }
 
-        if hasV1Layout {
-            (files, isDirectory) = try Self.readV1Files(info, name: name)
+        if let v1Layout {
+            (files, isDirectory) = v1Layout
         } else if let fileTree {
             files = fileTree
             isDirectory = fileTree.count > 1 || fileTree[0].path.components.count > 1
+            // A v2 single-file torrent's file is named by its tree key, and so is the torrent
+            // (as libtorrent reads it).
+            if !isDirectory { name = fileTree[0].path.components[0] }
         } else {
             throw MetainfoError(.missing, field: "info.length", offset: info.node.span.lowerBound)
         }
@@ -249,10 +264,19 @@ extension InfoDictionary {
                 guard prefix.count > 0, node.node.count == 1 else {
                     throw child.error(.invalid("file entry mixed with directory entries"))
                 }
-                let length = try child.required("length").integer()
-                guard length >= 0 else { throw child.error(.invalid("negative length \(length)")) }
+                let attributes = FileAttributes(attr: try child.child("attr")?.bytes() ?? [])
+                // BEP 47: a symlink's length may be omitted (libtorrent omits it in the v2 tree).
+                let length: Int64
+                if let lengthField = child.child("length") {
+                    length = try lengthField.integer()
+                    guard length >= 0 else { throw lengthField.error(.invalid("negative length \(length)")) }
+                } else if attributes.contains(.symlink) {
+                    length = 0
+                } else {
+                    length = try child.required("length").integer()
+                }
                 var file = TorrentFile(path: try path(prefix, field: child), length: length)
-                file.attributes = FileAttributes(attr: try child.child("attr")?.bytes() ?? [])
+                try readAttributes(child, into: &file)
                 if length > 0 {
                     let rootField = try child.required("pieces root")
                     guard let root = Digest32(bytes: try rootField.bytes()) else {
@@ -267,15 +291,15 @@ extension InfoDictionary {
         }
     }
 
-    /// Places v2 files in the piece space (each starts at a piece boundary) under the torrent's name.
+    /// Places v2 files in the piece space (each starts at a piece boundary), under the torrent's
+    /// top directory when there is one.
     private static func placeV2(
-        _ treeFiles: [TorrentFile], name: String, pieceLength: Int64, field: MetainfoField
+        _ treeFiles: [TorrentFile], under directory: String?, pieceLength: Int64, field: MetainfoField
     ) throws(MetainfoError) -> [TorrentFile] {
-        let single = treeFiles.count == 1 && treeFiles[0].path.components.count == 1
         var offset: Int64 = 0
         var placed: [TorrentFile] = []
         for var file in treeFiles {
-            file.path = single ? try path([name], field: field) : try path([name] + file.path.components, field: field)
+            if let directory { file.path = try path([directory] + file.path.components, field: field) }
             file.offset = offset
             let pieces = (file.length + pieceLength - 1) / pieceLength
             let (span, overflowA) = pieces.multipliedReportingOverflow(by: pieceLength)
@@ -284,7 +308,6 @@ extension InfoDictionary {
             offset = next
             placed.append(file)
         }
-        // The last file ends the piece space exactly where its data ends.
         return placed
     }
 
@@ -294,17 +317,23 @@ extension InfoDictionary {
 
     /// Two files with one path, or a file where another needs a directory, cannot both be stored.
     private static func checkDistinctPaths(_ files: [TorrentFile], field: MetainfoField) throws(MetainfoError) {
-        var filePaths: Set<[String]> = []
-        var directories: Set<[String]> = []
+        // Names compare as bytes: Linux file systems keep "é" (U+00E9) and "é" (e, U+0301) apart,
+        // while Swift's String equality would fold them.
+        var filePaths: Set<[UInt8]> = []
+        var directories: Set<[UInt8]> = []
         for file in files where !file.isPadding {
-            let components = file.path.components
-            guard filePaths.insert(components).inserted else {
+            guard filePaths.insert(Array(file.path.string.utf8)).inserted else {
                 throw field.error(.invalid("two files named \(TorrentPathError.printable(file.path.string))"))
             }
-            for depth in 1..<max(components.count, 1) { directories.insert(Array(components.prefix(depth))) }
+            var prefix: [UInt8] = []
+            for component in file.path.components.dropLast() {
+                if !prefix.isEmpty { prefix.append(UInt8(ascii: "/")) }
+                prefix.append(contentsOf: component.utf8)
+                directories.insert(prefix)
+            }
         }
         if let clash = filePaths.first(where: directories.contains) {
-            throw field.error(.invalid("\(TorrentPathError.printable(clash.joined(separator: "/"))) is both a file and a directory"))
+            throw field.error(.invalid("\(TorrentPathError.printable(String(decoding: clash, as: UTF8.self))) is both a file and a directory"))
         }
     }
 }
