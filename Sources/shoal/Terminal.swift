@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArgumentParser
+import Foundation
+
+/// Output helpers shared by the commands: errors as one line on stderr, sizes for people.
+enum Terminal {
+    /// Whether standard error is a terminal (progress bars are drawn only there).
+    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+
+    static func printError(_ message: String) {
+        writeStderr("shoal: error: \(message)\n")
+    }
+
+    static func writeStderr(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+    }
+
+    /// Prints `message` as one line and exits non-zero.
+    static func fail(_ message: String) -> ExitCode {
+        printError(message)
+        return ExitCode(1)
+    }
+
+    /// `1.50 GiB`-style binary sizes.
+    static func size(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : "\(fixed(value, 2)) \(units[unit])"
+    }
+
+    /// `value` with `digits` decimals.
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        String(format: "%.\(digits)f", value)
+    }
+
+    /// Seconds on a monotonic clock, for throughput.
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}
