@@ -203,9 +203,7 @@ extension InfoDictionary {
 
     private static func readV1Files(_ info: MetainfoField, name: String) throws(MetainfoError) -> ([TorrentFile], Bool) {
         guard let filesField = info.child("files") else {
-            let lengthField = try info.required("length")
-            let length = try lengthField.integer()
-            guard length >= 0 else { throw lengthField.error(.invalid("negative length \(length)")) }
+            let length = try fileLength(info)
             var file = TorrentFile(path: try path([name], field: info.child("name")!), length: length)
             try readAttributes(info, into: &file)
             return ([file], false)
@@ -217,17 +215,7 @@ extension InfoDictionary {
         var offset: Int64 = 0
         for entry in entries {
             _ = try entry.dictionary()
-            let attributes = FileAttributes(attr: try entry.child("attr")?.bytes() ?? [])
-            // BEP 47: a symlink's length may be omitted.
-            let length: Int64
-            if let lengthField = entry.child("length") {
-                length = try lengthField.integer()
-                guard length >= 0 else { throw lengthField.error(.invalid("negative length \(length)")) }
-            } else if attributes.contains(.symlink) {
-                length = 0
-            } else {
-                length = try entry.required("length").integer()
-            }
+            let length = try fileLength(entry)
             let pathField = try entry.required("path", preferring: "path.utf-8")
             let components = try pathField.list().map { (component) throws(MetainfoError) in try component.text() }
             guard !components.isEmpty else { throw pathField.error(.unsafePath(TorrentPathError(.empty, component: ""))) }
@@ -239,6 +227,18 @@ extension InfoDictionary {
             files.append(file)
         }
         return (files, true)
+    }
+
+    /// A file entry's `length`: a non-negative integer, which a symlink may omit (BEP 47; libtorrent
+    /// omits it in v2 file trees).
+    private static func fileLength(_ entry: MetainfoField) throws(MetainfoError) -> Int64 {
+        guard let lengthField = entry.child("length") else {
+            if FileAttributes(attr: try entry.child("attr")?.bytes() ?? []).contains(.symlink) { return 0 }
+            return try entry.required("length").integer()
+        }
+        let length = try lengthField.integer()
+        guard length >= 0 else { throw lengthField.error(.invalid("negative length \(length)")) }
+        return length
     }
 
     private static func readAttributes(_ entry: MetainfoField, into file: inout TorrentFile) throws(MetainfoError) {
@@ -264,17 +264,7 @@ extension InfoDictionary {
                 guard prefix.count > 0, node.node.count == 1 else {
                     throw child.error(.invalid("file entry mixed with directory entries"))
                 }
-                let attributes = FileAttributes(attr: try child.child("attr")?.bytes() ?? [])
-                // BEP 47: a symlink's length may be omitted (libtorrent omits it in the v2 tree).
-                let length: Int64
-                if let lengthField = child.child("length") {
-                    length = try lengthField.integer()
-                    guard length >= 0 else { throw lengthField.error(.invalid("negative length \(length)")) }
-                } else if attributes.contains(.symlink) {
-                    length = 0
-                } else {
-                    length = try child.required("length").integer()
-                }
+                let length = try fileLength(child)
                 var file = TorrentFile(path: try path(prefix, field: child), length: length)
                 try readAttributes(child, into: &file)
                 if length > 0 {

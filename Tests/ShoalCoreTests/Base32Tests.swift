@@ -1,3 +1,4 @@
+import ShoalTestSupport
 import Testing
 
 import ShoalCore
@@ -71,7 +72,7 @@ import ShoalCore
     }
 
     @Test func roundTripsEveryLengthFromSeededBytes() throws {
-        var generator = Base32Random(seed: 0x5EED_B32)
+        var generator = SeededGenerator(seed: 0x5EED_B32)
         for length in 0...64 {
             for _ in 0..<8 {
                 let bytes = (0..<length).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
@@ -86,17 +87,3 @@ import ShoalCore
     }
 }
 
-/// Base32Random (Steele, Lea, Flood 2014): a small seeded generator so that tests are repeatable.
-private struct Base32Random: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalTestSupport
 import Testing
 
 import ShoalCore
@@ -313,7 +314,7 @@ import ShoalCore
     }
 
     @Test func printedLinksUseOnlySafeASCII() throws {
-        var generator = MagnetRandom(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         for _ in 0..<200 {
             let uri = Self.randomLink(using: &generator).uri
             let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?@,%&=".utf8)
@@ -451,7 +452,7 @@ import ShoalCore
     }
 
     @Test func generatedLinksRoundTrip() throws {
-        var generator = MagnetRandom(seed: 0x4D41_474E_4554)
+        var generator = SeededGenerator(seed: 0x4D41_474E_4554)
         for _ in 0..<2_000 {
             let link = Self.randomLink(using: &generator)
             let uri = link.uri
@@ -470,7 +471,7 @@ import ShoalCore
             "dn", "tr", "tr.1", "ws", "x.pe", "xt.2", "so=", "0", "12", "-", ",", "#", " ", "\n", "é", "+", "[::1]",
             ":6881", "2147483648", "k",
         ]
-        var generator = MagnetRandom(seed: 99)
+        var generator = SeededGenerator(seed: 99)
         var parsedCount = 0
         for _ in 0..<20_000 {
             let starts = [
@@ -517,7 +518,7 @@ import ShoalCore
     }
 
     /// A random link that meets the round-trip conditions of `MagnetLink`.
-    private static func randomLink(using generator: inout MagnetRandom) -> MagnetLink {
+    private static func randomLink(using generator: inout SeededGenerator) -> MagnetLink {
         func count(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
         func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) } }
         func text() -> String {
@@ -567,17 +568,3 @@ extension String {
     fileprivate var withMagnetPrefix: String { "magnet:?" + self }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a small seeded generator so that tests are repeatable.
-private struct MagnetRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
