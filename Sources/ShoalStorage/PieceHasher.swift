@@ -17,12 +17,23 @@ import Darwin
 /// hash straight from the memory mapping (or from a `pread` buffer, see `ReadMethod`).
 public struct PieceHasher: Sendable {
     /// How the workers get at the bytes.
+    ///
+    /// Measured on 1 GiB, 256 KiB pieces, 2 cores with SHA-NI (SHA-1 alone: 3.3 GB/s): from the page
+    /// cache, `mappedMemory` 3.2 GB/s and `read` 2.85 GB/s when the file is cached in large folios (as after
+    /// a sequential read from disk or a write in large blocks), both 2.8 GB/s when it is cached in 4 KiB
+    /// pages; from disk (cold cache), `mappedMemory` about 2.1 GB/s and `read` about 1.9 GB/s.
     public enum ReadMethod: Sendable, Hashable {
-        /// Map the files in windows of 64 MiB and hash the mapping itself: no copy. Falls back to `pread`
-        /// for a file that cannot be mapped (a pipe, a device). Fastest when the data is in the page cache.
+        /// Hash the page cache in place where it can: each window of up to 64 MiB that is in the page cache
+        /// is mapped and hashed without a copy; a window that is not (cold data) is read with `pread` in
+        /// 4 MiB chunks, which reads ahead better than page faults do. Files that cannot be mapped (a pipe,
+        /// a device) and stretches under 1 MiB are read with `pread`.
+        ///
+        /// The one risk: if another process truncates a file while a mapped window of it is being hashed,
+        /// the process receives SIGBUS. The size is checked after each window is mapped, which leaves a gap
+        /// of milliseconds; use `read` where files may shrink under the hasher.
         case mappedMemory
-        /// `pread` into a buffer of a few MiB per worker: one copy, no exposure to SIGBUS if a file is
-        /// truncated while being hashed.
+        /// `pread` in 4 MiB chunks into a buffer per worker: one copy more, but a file that shrinks is
+        /// always reported as `fileTooShort`.
         case read
     }
 
@@ -41,9 +52,9 @@ public struct PieceHasher: Sendable {
 
     /// Bytes a worker takes at a time (rounded to whole pieces, at least one piece): long enough that taking
     /// work costs nothing, short enough that workers finish together.
-    static let batchBytes = getenv("SHOAL_BATCH").map { Int(atoi($0)) } ?? (8 << 20)
+    static let batchBytes = 8 << 20
     /// The `pread` buffer of each worker.
-    static let readBufferBytes = getenv("SHOAL_READ_BUFFER").map { Int(atoi($0)) } ?? (4 << 20)
+    static let readBufferBytes = 4 << 20
     /// File segments shorter than this are read with `pread` even when mapping: mapping costs more.
     static let mapThreshold: Int64 = 1 << 20
 

@@ -25,11 +25,19 @@ enum WorkerThreads {
                 #if canImport(Darwin)
                 var thread: pthread_t?
                 let status = pthread_create(&thread, nil, { Start.enter($0) }, start)
-                if status == 0, let thread { threads.append(thread) } else { Unmanaged<Start>.fromOpaque(start).release() }
+                if status == 0, let thread {
+                    threads.append(thread)
+                } else {
+                    Unmanaged<Start>.fromOpaque(start).release()
+                }
                 #else
                 var thread = pthread_t()
                 let status = pthread_create(&thread, nil, { Start.enter($0) }, start)
-                if status == 0 { threads.append(thread) } else { Unmanaged<Start>.fromOpaque(start).release() }
+                if status == 0 {
+                    threads.append(thread)
+                } else {
+                    Unmanaged<Start>.fromOpaque(start).release()
+                }
                 #endif
             }
         }
