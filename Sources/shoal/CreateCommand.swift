@@ -1,7 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import ShoalCore
 import ShoalStorage
+import Glibc
 import Synchronization
 
 struct CreateCommand: ParsableCommand {
@@ -60,7 +61,7 @@ struct CreateCommand: ParsableCommand {
         do { content = try ContentScanner.scan(path) } catch { throw Terminal.fail(error.description) }
         let name = self.name ?? content.name
         let destination = output ?? "\(name).torrent"
-        if !force && FileManager.default.fileExists(atPath: destination) {
+        if !force && access(destination, F_OK) == 0 {
             throw Terminal.fail("\(destination) exists (use --force to overwrite)")
         }
 
@@ -88,9 +89,9 @@ struct CreateCommand: ParsableCommand {
 
         let bytes = metainfo.encoded()
         do {
-            try Data(bytes).write(to: URL(fileURLWithPath: destination), options: .atomic)
+            try WholeFile.writeAtomically(bytes, to: destination, replace: force)
         } catch {
-            throw Terminal.fail("cannot write \(destination): \(error.localizedDescription)")
+            throw Terminal.fail("cannot write \(error)")
         }
         let info = metainfo.info
         let total = info.totalLength

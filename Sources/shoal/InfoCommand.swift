@@ -1,6 +1,7 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import ShoalCore
+import ShoalStorage
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,25 +44,16 @@ struct InfoCommand: ParsableCommand {
     }
 
     private static func read(_ path: String) throws -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw Terminal.fail("\(path) is a directory, not a .torrent file")
-        }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
-            throw Terminal.fail("\(path): \(reason)")
-        }
-        defer { try? handle.close() }
         do {
-            let data = try handle.read(upToCount: maxTorrentBytes + 1) ?? Data()
-            guard data.count <= maxTorrentBytes else {
-                throw Terminal.fail("\(path): larger than \(Terminal.size(Int64(maxTorrentBytes))), not a torrent")
-            }
-            return [UInt8](data)
-        } catch let exit as ExitCode {
-            throw exit
+            return try WholeFile.read(path, limit: maxTorrentBytes)
         } catch {
-            throw Terminal.fail("\(path): \(error.localizedDescription)")
+            switch error.code {
+            case .isDirectory: throw Terminal.fail("\(path) is a directory, not a .torrent file")
+            case .fileNotFound: throw Terminal.fail("\(path): no such file")
+            case .invalidArgument:
+                throw Terminal.fail("\(path): larger than \(Terminal.size(Int64(maxTorrentBytes))), not a torrent")
+            default: throw Terminal.fail(error.description)
+            }
         }
     }
 }

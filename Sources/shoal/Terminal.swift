@@ -6,7 +6,6 @@ import Musl
 import Darwin
 #endif
 import ArgumentParser
-import Foundation
 
 /// Output helpers shared by the commands: errors as one line on stderr, sizes for people.
 enum Terminal {
@@ -40,9 +39,16 @@ enum Terminal {
         return unit == 0 ? "\(bytes) B" : "\(fixed(value, 2)) \(units[unit])"
     }
 
-    /// `value` with `digits` decimals.
+    /// `value` with `digits` decimals (rounded half away from zero).
     static func fixed(_ value: Double, _ digits: Int) -> String {
-        String(format: "%.\(digits)f", value)
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = Int64((abs(value) * scale).rounded())
+        let whole = scaled / Int64(scale)
+        var decimals = String(scaled % Int64(scale))
+        decimals = String(repeating: "0", count: max(0, digits - decimals.count)) + decimals
+        let sign = value < 0 && scaled != 0 ? "-" : ""
+        return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(decimals)"
     }
 
     /// Seconds on a monotonic clock, for throughput.

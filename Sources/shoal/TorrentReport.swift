@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ShoalCore
 
 /// What `shoal info` shows, as text or as JSON (one shape for torrents and magnet links;
@@ -84,7 +84,7 @@ struct TorrentReport: Encodable {
     var text: String {
         var lines: [String] = []
         func line(_ label: String, _ value: String?) {
-            if let value { lines.append("\(label.padding(toLength: 14, withPad: " ", startingAt: 0))\(value)") }
+            if let value { lines.append("\(label + String(repeating: " ", count: max(1, 14 - label.count)))\(value)") }
         }
         line("Name:", name.map(Self.printable))
         line("Info-hash v1:", infoHashV1)
@@ -101,7 +101,7 @@ struct TorrentReport: Encodable {
         line("Comment:", comment.map(Self.printable))
         line("Created by:", createdBy.map(Self.printable))
         line("Created on:", creationDate.map {
-            ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0)))
+            Date(timeIntervalSince1970: TimeInterval($0)).formatted(.iso8601)
         })
         line("Magnet:", magnet)
         lines.append("")
