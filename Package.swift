@@ -15,11 +15,14 @@ let package = Package(
         .library(name: "ShoalBencode", targets: ["ShoalBencode"]),
         .library(name: "ShoalCore", targets: ["ShoalCore"]),
         .library(name: "ShoalStorage", targets: ["ShoalStorage"]),
+        .library(name: "ShoalWire", targets: ["ShoalWire"]),
+        .library(name: "ShoalSwarm", targets: ["ShoalSwarm"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         .target(
@@ -44,13 +47,28 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ShoalWire",
+            dependencies: [
+                "ShoalBencode",
+                "ShoalCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ShoalSwarm",
+            dependencies: ["ShoalCore", "ShoalWire"],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ShoalFuzzChecks",
-            dependencies: ["ShoalBencode", "ShoalCore"],
+            dependencies: ["ShoalBencode", "ShoalCore", "ShoalWire"],
             swiftSettings: strictSettings
         ),
         .executableTarget(name: "fuzz-bencode", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/bencode", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-metainfo", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/metainfo", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-magnet", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/magnet", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-wire", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/wire", swiftSettings: strictSettings),
         .executableTarget(
             name: "shoal",
             dependencies: [
@@ -74,6 +92,16 @@ let package = Package(
         .testTarget(
             name: "ShoalCoreTests",
             dependencies: ["ShoalCore", "ShoalBencode", "ShoalFuzzChecks", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalWireTests",
+            dependencies: ["ShoalWire", "ShoalCore", "ShoalBencode", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalSwarmTests",
+            dependencies: ["ShoalSwarm", "ShoalCore", "ShoalTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

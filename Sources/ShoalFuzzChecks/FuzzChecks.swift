@@ -49,12 +49,18 @@ public enum FuzzChecks {
         precondition(again == link, "magnet link changed across a round trip")
     }
 
+    /// Peer wire: see ``wireCheck`` (set by the wire module's check, in FuzzChecks+Wire.swift).
+    public static func wire(_ bytes: [UInt8]) {
+        wireMessages(bytes)
+    }
+
     /// The check for a target name, as used by `scripts/fuzz` and the corpus tests.
     public static func check(named name: String) -> (([UInt8]) -> Void)? {
         switch name {
         case "bencode": bencode
         case "metainfo": metainfo
         case "magnet": magnet
+        case "wire": wire
         default: nil
         }
     }

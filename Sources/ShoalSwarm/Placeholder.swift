@@ -1,0 +1,2 @@
+/// The swarm algorithms: placeholder until the piece picker lands.
+enum ShoalSwarmPlaceholder {}
