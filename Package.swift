@@ -40,6 +40,7 @@ let package = Package(
         .target(
             name: "ShoalStorage",
             dependencies: [
+                "ShoalBencode",
                 "ShoalCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),

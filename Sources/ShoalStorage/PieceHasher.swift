@@ -1,3 +1,4 @@
+import ShoalCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -15,6 +16,9 @@ import Darwin
 /// piece may be short. Workers take batches of consecutive pieces from a shared counter (a worker held up
 /// by a slow part of the disk does not hold up the others), read each batch in large sequential chunks and
 /// hash straight from the memory mapping (or from a `pread` buffer, see `ReadMethod`).
+///
+/// The same machinery verifies data already on disk (`verifyPieces`, behind ``Recheck``): pieces whose files
+/// are missing or short are skipped rather than failing the run, and padding reads as zeros.
 public struct PieceHasher: Sendable {
     /// How the workers get at the bytes.
     ///
@@ -79,15 +83,12 @@ public struct PieceHasher: Sendable {
         guard pieceLength > 0 else {
             throw StorageError(code: .invalidArgument, message: "piece length \(pieceLength) is below 1")
         }
-        var starts: [Int64] = []
-        starts.reserveCapacity(files.count)
         var totalLength: Int64 = 0
         for file in files {
             guard file.length >= 0 else {
                 throw StorageError(code: .invalidArgument, path: file.path, message: "negative length \(file.length)")
             }
             try Self.check(file)
-            starts.append(totalLength)
             let (sum, overflow) = totalLength.addingReportingOverflow(file.length)
             guard !overflow else {
                 throw StorageError(code: .invalidArgument, path: file.path, message: "total length overflows")
@@ -101,10 +102,40 @@ public struct PieceHasher: Sendable {
         }
 
         let job = Job(
-            files: files, starts: starts, totalLength: totalLength, pieceLength: pieceLength,
-            pieceCount: pieceCount, threads: threads, map: readMethod == .mappedMemory, progress: progress)
+            segments: files.map { Segment(path: $0.path, length: $0.length) }, totalLength: totalLength,
+            pieceLength: pieceLength, pieceCount: pieceCount, threads: threads, map: readMethod == .mappedMemory,
+            mode: .hash, progress: progress)
         WorkerThreads.run(count: min(threads, job.batchCount)) { _ in job.work() }
-        return try job.result()
+        return try job.digests()
+    }
+
+    /// Which pieces of the concatenation of `segments` have the SHA-1 in `expected` (20 bytes per piece),
+    /// reading only the pieces for which `wanted` is true: the tolerant form behind ``Recheck``.
+    ///
+    /// A piece whose read fails because a file is missing or ends early (`fileNotFound`, `fileTooShort`:
+    /// it changed since the caller looked) is simply not verified; any other error stops the check and is
+    /// thrown. `progress` receives the bytes of the content covered so far, read or skipped, and last the
+    /// total.
+    func verifyPieces(
+        of segments: [Segment], expected: [UInt8], wanted: [Bool], progress: (@Sendable (Int64) -> Void)? = nil
+    ) throws(StorageError) -> Bitfield {
+        let totalLength = segments.reduce(0) { $0 + $1.length }
+        let pieceCount = pieceCount(totalLength: totalLength)
+        guard pieceLength > 0, expected.count == pieceCount * 20, wanted.count == pieceCount else {
+            throw StorageError(
+                code: .invalidArgument,
+                message: "\(expected.count / 20) piece hashes and \(wanted.count) flags for \(pieceCount) pieces")
+        }
+        guard pieceCount > 0 else {
+            progress?(0)
+            return Bitfield(count: 0)
+        }
+        let job = Job(
+            segments: segments, totalLength: totalLength, pieceLength: pieceLength, pieceCount: pieceCount,
+            threads: threads, map: readMethod == .mappedMemory, mode: .verify(expected: expected, wanted: wanted),
+            progress: progress)
+        WorkerThreads.run(count: min(threads, job.batchCount)) { _ in job.work() }
+        return try job.verified()
     }
 
     /// Fails early, before any hashing, for a file that is missing, unreadable, a directory, or too short.
@@ -131,11 +162,26 @@ public struct PieceHasher: Sendable {
     }
 }
 
+/// A stretch of content as the piece hasher reads it: `length` bytes from the start of the file at `path`,
+/// or zeros (padding, BEP 47) when `path` is nil.
+struct Segment: Sendable, Hashable {
+    var path: String?
+    var length: Int64
+}
+
 extension PieceHasher {
-    /// One call of `hashPieces`: what the workers share.
+    /// What a job computes.
+    enum Mode: Sendable {
+        /// Every piece's digest.
+        case hash
+        /// Which of the `wanted` pieces have the digest in `expected`.
+        case verify(expected: [UInt8], wanted: [Bool])
+    }
+
+    /// One call of `hashPieces` or `verifyPieces`: what the workers share.
     private final class Job: Sendable {
-        let files: [HashedFile]
-        /// The offset of each file in the content.
+        let segments: [Segment]
+        /// The offset of each segment in the content.
         let starts: [Int64]
         let totalLength: Int64
         let pieceLength: Int
@@ -143,6 +189,7 @@ extension PieceHasher {
         let piecesPerBatch: Int
         let batchCount: Int
         let map: Bool
+        let mode: Mode
         let progress: (@Sendable (Int64) -> Void)?
 
         /// The next batch to take.
@@ -150,16 +197,24 @@ extension PieceHasher {
         /// Set on the first error: workers stop taking batches.
         let failed = Atomic<Bool>(false)
         let firstError = Mutex<StorageError?>(nil)
-        /// Each batch's digests, filled in as batches finish.
-        let digests: Mutex<[[UInt8]]>
-        /// Bytes hashed so far, reported under this lock so that reports come one at a time and in order.
+        /// Each batch's digests (hash mode) or the verified pieces (verify mode), filled in as batches finish.
+        let results: Mutex<[[UInt8]]>
+        let verifiedPieces = Mutex<[Int]>([])
+        /// Bytes done so far, reported under this lock so that reports come one at a time and in order.
         let hashedBytes = Mutex<Int64>(0)
 
         init(
-            files: [HashedFile], starts: [Int64], totalLength: Int64, pieceLength: Int, pieceCount: Int,
-            threads: Int, map: Bool, progress: (@Sendable (Int64) -> Void)?
+            segments: [Segment], totalLength: Int64, pieceLength: Int, pieceCount: Int, threads: Int, map: Bool,
+            mode: Mode, progress: (@Sendable (Int64) -> Void)?
         ) {
-            self.files = files
+            self.segments = segments
+            var starts: [Int64] = []
+            starts.reserveCapacity(segments.count)
+            var offset: Int64 = 0
+            for segment in segments {
+                starts.append(offset)
+                offset += segment.length
+            }
             self.starts = starts
             self.totalLength = totalLength
             self.pieceLength = pieceLength
@@ -170,24 +225,50 @@ extension PieceHasher {
             self.piecesPerBatch = min(bySize, byCount)
             self.batchCount = (pieceCount + piecesPerBatch - 1) / piecesPerBatch
             self.map = map
+            self.mode = mode
             self.progress = progress
-            self.digests = Mutex(Array(repeating: [], count: batchCount))
+            self.results = Mutex(Array(repeating: [], count: batchCount))
+        }
+
+        /// What one worker holds: its read buffer, a block of zeros for padding, and the file it has open.
+        private struct Worker: ~Copyable {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: PieceHasher.readBufferBytes, alignment: 4096)
+            let zeros: UnsafeRawBufferPointer
+            /// The last file opened, which the next batch most likely continues.
+            var open: (index: Int, file: ContentFile)?
+
+            init() {
+                let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+                zeros.initializeMemory(as: UInt8.self, repeating: 0)
+                self.zeros = UnsafeRawBufferPointer(zeros)
+            }
+
+            deinit {
+                buffer.deallocate()
+                zeros.deallocate()
+            }
         }
 
         /// One worker: takes batches until none are left or a worker has failed.
         func work() {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(
-                byteCount: PieceHasher.readBufferBytes, alignment: 4096)
-            defer { buffer.deallocate() }
-            var open: (index: Int, file: ContentFile)?
+            var worker = Worker()
             while !failed.load(ordering: .relaxed) {
                 let batch = nextBatch.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard batch < batchCount else { return }
+                let firstPiece = batch * piecesPerBatch
+                let pieces = firstPiece..<min(firstPiece + piecesPerBatch, pieceCount)
                 do throws(StorageError) {
-                    let (digests, byteCount) = try hash(batch: batch, buffer: buffer, open: &open)
-                    self.digests.withLock { $0[batch] = digests }
+                    switch mode {
+                    case .hash:
+                        let digests = try hash(pieces, &worker)
+                        results.withLock { $0[batch] = digests }
+                    case .verify(let expected, let wanted):
+                        let verified = try verify(pieces, expected: expected, wanted: wanted, &worker)
+                        verifiedPieces.withLock { $0.append(contentsOf: verified) }
+                    }
+                    let byteCount = byteRange(of: pieces).count
                     hashedBytes.withLock { total in
-                        total += byteCount
+                        total += Int64(byteCount)
                         progress?(total)
                     }
                 } catch {
@@ -200,46 +281,97 @@ extension PieceHasher {
             }
         }
 
-        /// The digests of one batch of pieces and its length in bytes. `open` keeps the last file opened
-        /// by this worker, which the next batch most likely continues.
-        private func hash(
-            batch: Int, buffer: UnsafeMutableRawBufferPointer, open: inout (index: Int, file: ContentFile)?
-        ) throws(StorageError) -> ([UInt8], Int64) {
-            let firstPiece = batch * piecesPerBatch
-            let endPiece = min(firstPiece + piecesPerBatch, pieceCount)
-            let start = Int64(firstPiece) * Int64(pieceLength)
-            let end = min(Int64(endPiece) * Int64(pieceLength), totalLength)
+        /// Where `pieces` lie in the content.
+        private func byteRange(of pieces: Range<Int>) -> Range<Int64> {
+            Int64(pieces.lowerBound) * Int64(pieceLength)..<min(Int64(pieces.upperBound) * Int64(pieceLength), totalLength)
+        }
+
+        /// The wanted pieces of `pieces` that match `expected`. Runs of consecutive wanted pieces are read in
+        /// one sweep; when a sweep meets a missing or shortened file, its pieces are tried one by one so that
+        /// only those touching that file go unverified.
+        private func verify(
+            _ pieces: Range<Int>, expected: [UInt8], wanted: [Bool], _ worker: inout Worker
+        ) throws(StorageError) -> [Int] {
+            var verified: [Int] = []
+            func compare(_ digests: [UInt8], from first: Int) {
+                for offset in 0..<(digests.count / 20) {
+                    let piece = first + offset
+                    if digests[(offset * 20)..<(offset * 20 + 20)].elementsEqual(expected[(piece * 20)..<(piece * 20 + 20)]) {
+                        verified.append(piece)
+                    }
+                }
+            }
+            var piece = pieces.lowerBound
+            while piece < pieces.upperBound {
+                guard wanted[piece] else {
+                    piece += 1
+                    continue
+                }
+                var runEnd = piece + 1
+                while runEnd < pieces.upperBound && wanted[runEnd] { runEnd += 1 }
+                do throws(StorageError) {
+                    compare(try hash(piece..<runEnd, &worker), from: piece)
+                } catch where error.code == .fileNotFound || error.code == .fileTooShort {
+                    worker.open = nil
+                    for single in piece..<runEnd {
+                        do throws(StorageError) {
+                            compare(try hash(single..<(single + 1), &worker), from: single)
+                        } catch where error.code == .fileNotFound || error.code == .fileTooShort {
+                            worker.open = nil  // This piece is not verified; go on with the next.
+                        }
+                    }
+                }
+                piece = runEnd
+            }
+            return verified
+        }
+
+        /// The digests of `pieces`, read in order across the segments.
+        private func hash(_ pieces: Range<Int>, _ worker: inout Worker) throws(StorageError) -> [UInt8] {
+            let range = byteRange(of: pieces)
+            let (start, end) = (range.lowerBound, range.upperBound)
             var stream = PieceStream(pieceLength: pieceLength, byteCount: end - start)
 
-            // The last file that starts at or before `start` (zero-length files at `start` are skipped
+            // The last segment that starts at or before `start` (empty segments at `start` are skipped
             // below, as they hold nothing).
             var index = Self.lastIndex(in: starts, notAbove: start)
             var offset = start
-            while offset < end && index < files.count {
-                let fileStart = starts[index]
-                let fileEnd = fileStart + files[index].length
-                if fileEnd <= offset {
+            while offset < end && index < segments.count {
+                let segmentStart = starts[index]
+                let segmentEnd = segmentStart + segments[index].length
+                if segmentEnd <= offset {
                     index += 1
                     continue
                 }
-                let segmentEnd = min(end, fileEnd)
+                let stretchEnd = min(end, segmentEnd)
+                guard let path = segments[index].path else {
+                    var left = stretchEnd - offset
+                    while left > 0 {
+                        let count = Int(min(left, Int64(worker.zeros.count)))
+                        stream.consume(UnsafeRawBufferPointer(rebasing: worker.zeros[..<count]))
+                        left -= Int64(count)
+                    }
+                    offset = stretchEnd
+                    index += 1
+                    continue
+                }
                 let file: ContentFile
-                if let open, open.index == index {
+                if let open = worker.open, open.index == index {
                     file = open.file
                 } else {
-                    open = nil  // Close the previous file first.
-                    file = try ContentFile(path: files[index].path)
-                    open = (index, file)
+                    worker.open = nil  // Close the previous file first.
+                    file = try ContentFile(path: path)
+                    worker.open = (index, file)
                 }
-                let segment = (offset - fileStart)..<(segmentEnd - fileStart)
-                try file.read(segment, map: map && segment.count >= PieceHasher.mapThreshold, buffer: buffer) {
+                let stretch = (offset - segmentStart)..<(stretchEnd - segmentStart)
+                try file.read(stretch, map: map && stretch.count >= PieceHasher.mapThreshold, buffer: worker.buffer) {
                     stream.consume($0)
                 }
-                offset = segmentEnd
+                offset = stretchEnd
                 index += 1
             }
             assert(stream.isComplete)
-            return (stream.digests, end - start)
+            return stream.digests
         }
 
         /// The index of the last element of sorted `values` that is at most `value` (0 if none).
@@ -254,11 +386,11 @@ extension PieceHasher {
         }
 
         /// The `pieces` string, or the first error.
-        func result() throws(StorageError) -> [UInt8] {
+        func digests() throws(StorageError) -> [UInt8] {
             if let error = firstError.withLock({ $0 }) {
                 throw error
             }
-            return digests.withLock { batches in
+            return results.withLock { batches in
                 var pieces: [UInt8] = []
                 pieces.reserveCapacity(pieceCount * 20)
                 for batch in batches {
@@ -266,6 +398,18 @@ extension PieceHasher {
                 }
                 return pieces
             }
+        }
+
+        /// The verified pieces, or the first error.
+        func verified() throws(StorageError) -> Bitfield {
+            if let error = firstError.withLock({ $0 }) {
+                throw error
+            }
+            var bitfield = Bitfield(count: pieceCount)
+            for piece in verifiedPieces.withLock({ $0 }) {
+                bitfield.set(piece)
+            }
+            return bitfield
         }
     }
 }
