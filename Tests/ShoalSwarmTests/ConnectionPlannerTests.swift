@@ -1,0 +1,116 @@
+import ShoalCore
+import Testing
+
+@testable import ShoalSwarm
+
+@Suite("Connection planner")
+struct ConnectionPlannerTests {
+    private let start = SwarmInstant(nanoseconds: 1_000_000_000)
+    private func at(_ seconds: Int64) -> SwarmInstant { start + .seconds(seconds) }
+    private func addresses(_ count: Int) -> [PeerAddress] {
+        (1...count).map { PeerAddress("10.0.0.\($0):6881")! }
+    }
+
+    @Test func dialsInArrivalOrderWithinBothLimits() {
+        var planner = ConnectionPlanner(limits: .init(maxConnections: 5, maxHalfOpen: 3))
+        let peers = addresses(8)
+        planner.add(peers, source: .tracker, now: at(0))
+        #expect(planner.dialsDue(now: at(0)) == Array(peers[0..<3]))
+        #expect(planner.dialsDue(now: at(0)).isEmpty, "half-open limit")
+        do {
+            let accepted = planner.connected(peers[0], incoming: false, now: at(1))
+            #expect(accepted)
+        }
+        do {
+            let accepted = planner.connected(peers[1], incoming: false, now: at(1))
+            #expect(accepted)
+        }
+        // Two connected and one pending: room for two more in all, both may be half-open.
+        #expect(planner.dialsDue(now: at(1)) == Array(peers[3..<5]))
+        #expect(planner.dialsDue(now: at(1)).isEmpty, "connection limit")
+        #expect(planner.connectedPeers == 2 && planner.pendingDials == 3)
+    }
+
+    @Test func backsOffExponentiallyAndForgets() {
+        var planner = ConnectionPlanner(
+            limits: .init(baseRetry: .seconds(10), maxRetry: .seconds(40), maxFailures: 4))
+        let peer = addresses(1)[0]
+        planner.add([peer], source: .manual, now: at(0))
+        var now = at(0)
+        var delays: [Int64] = []
+        for _ in 0..<3 {
+            #expect(planner.dialsDue(now: now) == [peer])
+            planner.connectFailed(peer, now: now)
+            let wakeup = planner.nextWakeup!
+            delays.append((wakeup - now).nanoseconds / 1_000_000_000)
+            #expect(planner.dialsDue(now: wakeup - .seconds(1)).isEmpty)
+            now = wakeup
+        }
+        #expect(delays == [10, 20, 40])
+        #expect(planner.dialsDue(now: now) == [peer])
+        planner.connectFailed(peer, now: now)
+        #expect(planner.knownPeers == 0, "forgotten after maxFailures")
+    }
+
+    @Test func refusesDuplicatesBannedAndFullTorrents() {
+        var planner = ConnectionPlanner(limits: .init(maxConnections: 2))
+        let peers = addresses(3)
+        do {
+            let accepted = planner.connected(peers[0], incoming: true, now: at(0))
+            #expect(accepted)
+        }
+        do {
+            let accepted = planner.connected(peers[0], incoming: true, now: at(0))
+            #expect(!accepted, "already connected")
+        }
+        planner.ban(peers[1])
+        do {
+            let accepted = planner.connected(peers[1], incoming: true, now: at(0))
+            #expect(!accepted)
+        }
+        #expect(planner.isBanned(peers[1]))
+        planner.add([peers[1]], source: .pex, now: at(0))
+        #expect(planner.dialsDue(now: at(0)).isEmpty, "a banned peer is never dialled")
+        do {
+            let accepted = planner.connected(peers[2], incoming: true, now: at(0))
+            #expect(accepted)
+        }
+        do {
+            let accepted = planner.connected(PeerAddress("10.0.0.9:1")!, incoming: true, now: at(0))
+            #expect(!accepted, "full")
+        }
+    }
+
+    @Test func retriesAPeerThatLeftAndCountsMisbehaviour() {
+        var planner = ConnectionPlanner(limits: .init(baseRetry: .seconds(5), maxFailures: 2))
+        let peer = addresses(1)[0]
+        do {
+            let accepted = planner.connected(peer, incoming: true, now: at(0))
+            #expect(accepted)
+        }
+        planner.disconnected(peer, misbehaved: false, now: at(10))
+        #expect(planner.dialsDue(now: at(14)).isEmpty)
+        #expect(planner.dialsDue(now: at(15)) == [peer])
+        do {
+            let accepted = planner.connected(peer, incoming: false, now: at(16))
+            #expect(accepted)
+        }
+        planner.disconnected(peer, misbehaved: true, now: at(20))
+        #expect(planner.knownPeers == 1)
+        #expect(planner.dialsDue(now: at(29)).isEmpty, "a strike doubles the wait")
+        #expect(planner.dialsDue(now: at(30)) == [peer])
+        do {
+            let accepted = planner.connected(peer, incoming: false, now: at(31))
+            #expect(accepted)
+        }
+        planner.disconnected(peer, misbehaved: true, now: at(32))
+        #expect(planner.isBanned(peer), "banned at the second strike")
+        #expect(planner.dialsDue(now: at(10_000)).isEmpty)
+    }
+
+    @Test func boundsTheCandidateList() {
+        var planner = ConnectionPlanner(limits: .init(maxCandidates: 5))
+        planner.add(addresses(20), source: .dht, now: at(0))
+        #expect(planner.knownPeers == 5)
+    }
+}
