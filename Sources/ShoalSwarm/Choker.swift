@@ -1,0 +1,227 @@
+/// Decides whom we upload to: the choking algorithm of BEP 3 ("Choking and optimistic unchoking"), in one
+/// function like libtorrent's `unchoke_sort`.
+///
+/// Call `rechoke` every `rechokeInterval` (10 s; more often only when a peer leaves or stops being
+/// interested). Each call:
+///
+/// - **while downloading (tit-for-tat)** gives the `regularSlots` (4) to the interested peers that send us
+///   data fastest. A peer that sends us nothing for `snubTimeout` (60 s) while we are interested in it is
+///   snubbing us and gets no regular slot (anti-snubbing); it can still win the optimistic one. Ties (at the
+///   start nobody has sent anything) keep currently unchoked peers, then fall at random.
+/// - **while seeding (round robin)** keeps unchoked peers until they have had their share (`seedingQuota`
+///   bytes, or `seedingTimeQuota` unchoked), then hands their slot to the interested peer that has waited
+///   longest since its last unchoke; among peers still within their share, the fastest to upload to rank
+///   first. libtorrent's `round_robin` seed choker works so; every leecher is served within a bounded number
+///   of rounds.
+/// - **optimistic unchoke**: `optimisticSlots` (1) more interested peers, chosen at random among the rest,
+///   kept for `optimisticInterval` (30 s) and then rotated. Peers connected for less than `newPeerAge` (60 s,
+///   two rotations) are `newPeerWeight` (3) times as likely to be chosen, so that a newcomer with nothing to
+///   trade soon gets a first piece (BEP 3). While its turn lasts, an optimistic peer stays out of the regular
+///   ranking (as in libtorrent); afterwards it competes like any other, so a fast one moves to a regular slot.
+///
+/// Not done: BEP 3's unchoking of uninterested peers that upload faster than the worst unchoked one (modern
+/// clients such as libtorrent drop it too); choked peers are the caller's to keep choked.
+public struct Choker: Sendable {
+    public struct Configuration: Hashable, Sendable {
+        /// Peers unchoked for their rate (tit-for-tat) or in rotation (seeding).
+        public var regularSlots: Int
+        /// Peers unchoked at random, on top of the regular slots.
+        public var optimisticSlots: Int
+        /// How often the caller should rechoke.
+        public var rechokeInterval: SwarmDuration
+        /// How long an optimistic unchoke lasts.
+        public var optimisticInterval: SwarmDuration
+        /// Peers connected for less than this are new, and favoured for the optimistic unchoke.
+        public var newPeerAge: SwarmDuration
+        /// How much likelier a new peer is to be the optimistic unchoke.
+        public var newPeerWeight: Int
+        /// A peer that sends us nothing for this long while we are interested is snubbing us.
+        public var snubTimeout: SwarmDuration
+        /// Seeding: bytes a peer gets before it yields its slot (libtorrent: 20 pieces; 5 MiB is 20 of 256 KiB).
+        public var seedingQuota: Int64
+        /// Seeding: time unchoked after which a peer yields its slot even short of `seedingQuota`.
+        public var seedingTimeQuota: SwarmDuration
+
+        public init(
+            regularSlots: Int = 4, optimisticSlots: Int = 1, rechokeInterval: SwarmDuration = .seconds(10),
+            optimisticInterval: SwarmDuration = .seconds(30), newPeerAge: SwarmDuration = .seconds(60),
+            newPeerWeight: Int = 3, snubTimeout: SwarmDuration = .seconds(60), seedingQuota: Int64 = 5 << 20,
+            seedingTimeQuota: SwarmDuration = .seconds(60)
+        ) {
+            self.regularSlots = regularSlots
+            self.optimisticSlots = optimisticSlots
+            self.rechokeInterval = rechokeInterval
+            self.optimisticInterval = optimisticInterval
+            self.newPeerAge = newPeerAge
+            self.newPeerWeight = newPeerWeight
+            self.snubTimeout = snubTimeout
+            self.seedingQuota = seedingQuota
+            self.seedingTimeQuota = seedingTimeQuota
+        }
+    }
+
+    /// What the choker remembers of a peer it has seen unchoked.
+    struct History: Hashable, Sendable {
+        /// When the peer was last unchoked.
+        var unchokedAt: SwarmInstant
+        /// `bytesSent` at that time: what it has had since is its share so far.
+        var sentAtUnchoke: Int64
+        /// Whether the peer was unchoked at the last rechoke.
+        var isUnchoked: Bool
+    }
+
+    public var configuration: Configuration
+    /// The optimistic unchokes and when each was chosen.
+    private(set) var optimistic: [PeerKey: SwarmInstant] = [:]
+    private(set) var history: [PeerKey: History] = [:]
+    /// When `rechoke` last ran.
+    public private(set) var lastRechoke: SwarmInstant?
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// When the next rechoke is due: now, if there has been none.
+    public func nextRechoke(now: SwarmInstant) -> SwarmInstant {
+        lastRechoke.map { $0 + configuration.rechokeInterval } ?? now
+    }
+
+    /// Whether the peer is snubbing us: we are interested, and it has sent us nothing for `snubTimeout`
+    /// (counted from its connection if it never has).
+    public func isSnubbed(_ peer: PeerStats, now: SwarmInstant) -> Bool {
+        peer.amInterested && now - (peer.lastBlockReceived ?? peer.connectedSince) >= configuration.snubTimeout
+    }
+
+    /// Decides whom to unchoke.
+    /// - Parameters:
+    ///   - peers: every connected peer of the torrent (a key listed twice counts once).
+    ///   - seeding: true when we have every piece we want, so that only our upload matters.
+    ///   - random: the source of tie-breaks and of the optimistic choice.
+    public mutating func rechoke(
+        peers input: [PeerStats], now: SwarmInstant, seeding: Bool, random: inout some RandomNumberGenerator
+    ) -> ChokeDecision {
+        var seen = Set<PeerKey>()
+        let peers = input.filter { seen.insert($0.key).inserted }
+        history = history.filter { seen.contains($0.key) }
+        optimistic = optimistic.filter { seen.contains($0.key) }
+        for peer in peers {
+            if let since = peer.unchokedSince {
+                if history[peer.key]?.isUnchoked != true {
+                    // Unchoked, but not by a decision of ours: its share counts from now.
+                    history[peer.key] = History(unchokedAt: since, sentAtUnchoke: peer.bytesSent, isUnchoked: true)
+                }
+            } else {
+                history[peer.key]?.isUnchoked = false
+            }
+        }
+
+        let tieBreaks = Dictionary(uniqueKeysWithValues: peers.map { ($0.key, random.next()) })
+        let kept = keepOptimistic(peers, now: now)
+        let contenders = peers.filter { !kept.contains($0.key) }
+        let regular =
+            seeding
+            ? rankForSeeding(contenders, now: now, tieBreaks: tieBreaks)
+            : rankForTrading(contenders, now: now, tieBreaks: tieBreaks)
+        let regularKeys = Set(regular.prefix(max(0, configuration.regularSlots)).map(\.key))
+        let chosen = chooseOptimistic(peers, kept: kept, regular: regularKeys, now: now, random: &random)
+
+        let unchoked = regularKeys.union(chosen)
+        for peer in peers {
+            if peer.isChoked, unchoked.contains(peer.key) {
+                history[peer.key] = History(unchokedAt: now, sentAtUnchoke: peer.bytesSent, isUnchoked: true)
+            } else if !unchoked.contains(peer.key) {
+                history[peer.key]?.isUnchoked = false
+            }
+        }
+        lastRechoke = now
+        return ChokeDecision(
+            unchoked: unchoked.sorted(),
+            optimistic: chosen.sorted(),
+            newlyUnchoked: peers.filter { $0.isChoked && unchoked.contains($0.key) }.map(\.key).sorted(),
+            newlyChoked: peers.filter { !$0.isChoked && !unchoked.contains($0.key) }.map(\.key).sorted()
+        )
+    }
+
+    // MARK: - Ranking
+
+    /// Tit-for-tat: interested peers that are not snubbing us, fastest to us first.
+    private func rankForTrading(_ peers: [PeerStats], now: SwarmInstant, tieBreaks: [PeerKey: UInt64]) -> [PeerStats] {
+        peers.filter { $0.isInterested && !isSnubbed($0, now: now) }.sorted { a, b in
+            if a.downloadRate != b.downloadRate { return a.downloadRate > b.downloadRate }
+            if a.isChoked != b.isChoked { return !a.isChoked }
+            return (tieBreaks[a.key] ?? 0, a.key) < (tieBreaks[b.key] ?? 0, b.key)
+        }
+    }
+
+    /// Round robin: interested peers within their share first, unchoked before choked; the unchoked by upload
+    /// rate, the choked by how long they have waited.
+    private func rankForSeeding(_ peers: [PeerStats], now: SwarmInstant, tieBreaks: [PeerKey: UInt64]) -> [PeerStats] {
+        func hadShare(_ peer: PeerStats) -> Bool {
+            guard let since = peer.unchokedSince else { return false }
+            let sent = peer.bytesSent - (history[peer.key]?.sentAtUnchoke ?? peer.bytesSent)
+            return sent >= configuration.seedingQuota || now - since >= configuration.seedingTimeQuota
+        }
+        func lastUnchoke(_ peer: PeerStats) -> SwarmInstant {
+            history[peer.key]?.unchokedAt ?? SwarmInstant(nanoseconds: .min)
+        }
+        return peers.filter(\.isInterested).sorted { a, b in
+            let (aDone, bDone) = (hadShare(a), hadShare(b))
+            if aDone != bDone { return !aDone }
+            if a.isChoked != b.isChoked { return !a.isChoked }
+            if !a.isChoked, a.uploadRate != b.uploadRate { return a.uploadRate > b.uploadRate }
+            if a.isChoked, lastUnchoke(a) != lastUnchoke(b) { return lastUnchoke(a) < lastUnchoke(b) }
+            return (tieBreaks[a.key] ?? 0, a.key) < (tieBreaks[b.key] ?? 0, b.key)
+        }
+    }
+
+    // MARK: - Optimistic unchoke
+
+    /// Keeps the optimistic unchokes that are still interested and within their interval; they hold their
+    /// slot and stay out of the regular ranking until it ends (as in libtorrent), so that a turn is a turn.
+    private func keepOptimistic(_ peers: [PeerStats], now: SwarmInstant) -> Set<PeerKey> {
+        let interested = Set(peers.filter(\.isInterested).map(\.key))
+        let kept = optimistic.filter { key, since in
+            interested.contains(key) && now - since < configuration.optimisticInterval
+        }
+        // Fewer slots than before: the most recent turns go on.
+        let newestFirst = kept.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+        return Set(newestFirst.prefix(max(0, configuration.optimisticSlots)).map(\.key))
+    }
+
+    /// Drops the optimistic unchokes whose turn is over, and fills the free slots at random among the other
+    /// interested peers outside `regular`, new ones weighted. Peers whose turn just ended are chosen again
+    /// only when nobody else is left.
+    private mutating func chooseOptimistic(
+        _ peers: [PeerStats], kept: Set<PeerKey>, regular: Set<PeerKey>, now: SwarmInstant,
+        random: inout some RandomNumberGenerator
+    ) -> Set<PeerKey> {
+        let interested = Set(peers.filter(\.isInterested).map(\.key))
+        let previous = optimistic
+        optimistic = previous.filter { kept.contains($0.key) }
+        var chosen = kept
+        let free = max(0, configuration.optimisticSlots - chosen.count)
+        guard free > 0 else { return chosen }
+
+        let candidates = peers.filter {
+            interested.contains($0.key) && !regular.contains($0.key) && !chosen.contains($0.key)
+        }
+        let fresh = candidates.filter { previous[$0.key] == nil }
+        var pool = fresh.isEmpty ? candidates : fresh
+        let newWeight = max(1, configuration.newPeerWeight)
+        var weights = pool.map { now - $0.connectedSince < configuration.newPeerAge ? newWeight : 1 }
+        for _ in 0..<free {
+            guard !pool.isEmpty else { break }
+            var ticket = Int.random(in: 0..<weights.reduce(0, +), using: &random)
+            var index = 0
+            while ticket >= weights[index] {
+                ticket -= weights[index]
+                index += 1
+            }
+            chosen.insert(pool[index].key)
+            optimistic[pool[index].key] = now
+            pool.remove(at: index)
+            weights.remove(at: index)
+        }
+        return chosen
+    }
+}

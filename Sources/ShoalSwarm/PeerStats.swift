@@ -1,0 +1,39 @@
+/// What the choker needs to know about one connected peer at a rechoke.
+public struct PeerStats: Hashable, Sendable {
+    public var key: PeerKey
+    /// The peer is interested in us: it wants what we have.
+    public var isInterested: Bool
+    /// We are interested in the peer; a peer that sends us nothing for long while we are is snubbing us.
+    public var amInterested: Bool
+    /// Bytes per second the peer sends us (payload), recently.
+    public var downloadRate: Double
+    /// Bytes per second we send the peer (payload), recently.
+    public var uploadRate: Double
+    /// When the connection was established.
+    public var connectedSince: SwarmInstant
+    /// When the peer last sent us a block; nil if it never has.
+    public var lastBlockReceived: SwarmInstant?
+    /// When we last unchoked the peer, if it is unchoked now; nil while we choke it.
+    public var unchokedSince: SwarmInstant?
+    /// Payload bytes we have sent the peer since it connected.
+    public var bytesSent: Int64
+
+    public init(
+        key: PeerKey, isInterested: Bool, amInterested: Bool = false, downloadRate: Double = 0,
+        uploadRate: Double = 0, connectedSince: SwarmInstant, lastBlockReceived: SwarmInstant? = nil,
+        unchokedSince: SwarmInstant? = nil, bytesSent: Int64 = 0
+    ) {
+        self.key = key
+        self.isInterested = isInterested
+        self.amInterested = amInterested
+        self.downloadRate = downloadRate
+        self.uploadRate = uploadRate
+        self.connectedSince = connectedSince
+        self.lastBlockReceived = lastBlockReceived
+        self.unchokedSince = unchokedSince
+        self.bytesSent = bytesSent
+    }
+
+    /// Whether we choke the peer now.
+    public var isChoked: Bool { unchokedSince == nil }
+}

@@ -1,2 +1,0 @@
-/// The swarm algorithms: placeholder until the piece picker lands.
-enum ShoalSwarmPlaceholder {}

@@ -1,0 +1,84 @@
+/// Bytes per second over a sliding window, from bytes recorded as they move. The window is cut into equal
+/// time slots kept in a ring: recording touches one slot (O(1) per block), reading sums the ring (O(slots)).
+///
+/// The estimate covers exactly the last `window`: the slots inside it count whole, and the oldest slot, which
+/// the window only partly overlaps, counts for the part it overlaps, so a steady flow reads steady with no
+/// sawtooth at slot boundaries. Until a whole window has passed since measuring began, the average is over
+/// the time since then, so a new peer is not underrated.
+public struct RateEstimator: Hashable, Sendable {
+    /// The span averaged over.
+    public let window: SwarmDuration
+    /// Every byte ever recorded.
+    public private(set) var totalBytes: Int64 = 0
+
+    private let slotCount: Int
+    private let slotLength: Int64
+    /// `slotCount + 1` slots: those inside the window and the one it partly overlaps.
+    private var slotBytes: [Int64]
+    private var slotEpochs: [Int64]
+    private var latestEpoch: Int64 = .min
+    private let start: SwarmInstant
+
+    /// - Parameters:
+    ///   - window: the averaging span (10 s: about one rechoke interval; libtorrent averages over 5 to 20 s).
+    ///   - slots: how many slots the window is cut into; more is smoother, reading costs more.
+    ///   - now: when measuring starts (the connection, say).
+    public init(window: SwarmDuration = .seconds(10), slots: Int = 10, now: SwarmInstant) {
+        let slots = max(1, slots)
+        self.slotCount = slots
+        self.slotLength = max(1, window.nanoseconds / Int64(slots))
+        self.window = .nanoseconds(slotLength * Int64(slots))
+        self.slotBytes = Array(repeating: 0, count: slots + 1)
+        self.slotEpochs = Array(repeating: .min, count: slots + 1)
+        self.start = now
+    }
+
+    /// Counts `bytes` moved at `now`. Bytes dated before the window are dropped.
+    public mutating func record(_ bytes: Int, now: SwarmInstant) {
+        guard bytes > 0 else { return }
+        totalBytes = saturatingAdd(totalBytes, Int64(bytes))
+        let (epoch, _) = position(of: now)
+        if latestEpoch != .min, epoch <= latestEpoch - Int64(slotBytes.count) { return }
+        latestEpoch = max(latestEpoch, epoch)
+        let index = slot(of: epoch)
+        if slotEpochs[index] != epoch {
+            slotEpochs[index] = epoch
+            slotBytes[index] = 0
+        }
+        slotBytes[index] = saturatingAdd(slotBytes[index], Int64(bytes))
+    }
+
+    /// Bytes per second over the window ending at `now`.
+    public func rate(now: SwarmInstant) -> Double {
+        let (epoch, offset) = position(of: now)
+        let oldest = epoch - Int64(slotCount)
+        var inside: Int64 = 0
+        var overlapped: Int64 = 0
+        for index in slotBytes.indices where slotEpochs[index] >= oldest && slotEpochs[index] <= epoch {
+            if slotEpochs[index] == oldest {
+                overlapped = slotBytes[index]
+            } else {
+                inside = saturatingAdd(inside, slotBytes[index])
+            }
+        }
+        let elapsed = now - start
+        if elapsed >= window {
+            let overlap = 1 - Double(offset) / Double(slotLength)
+            return (Double(inside) + Double(overlapped) * overlap) / window.seconds
+        }
+        // Less than a window since the start: every byte recorded is inside.
+        let total = Double(inside) + Double(overlapped)
+        return total == 0 ? 0 : total / max(elapsed, .nanoseconds(slotLength)).seconds
+    }
+
+    /// The slot number of an instant, and how far into that slot it lies.
+    private func position(of instant: SwarmInstant) -> (epoch: Int64, offset: Int64) {
+        let (quotient, remainder) = instant.nanoseconds.quotientAndRemainder(dividingBy: slotLength)
+        return remainder < 0 ? (quotient - 1, remainder + slotLength) : (quotient, remainder)
+    }
+
+    private func slot(of epoch: Int64) -> Int {
+        let count = Int64(slotBytes.count)
+        return Int(((epoch % count) + count) % count)
+    }
+}
