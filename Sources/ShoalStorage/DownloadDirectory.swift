@@ -186,9 +186,8 @@ final class DownloadDirectory: Sendable {
         case S_IFDIR:
             throw StorageError(code: .isDirectory, path: fullPath(relative), errno: EISDIR, message: "is a directory")
         default:
-            // EEXIST: something that is not a regular file is in the way (see `StorageError.condition`).
             throw StorageError(
-                code: .ioError, path: fullPath(relative), errno: EEXIST,
+                code: .notRegularFile, path: fullPath(relative),
                 message: "is not a regular file (a FIFO, socket or device); refusing to use it")
         }
     }

@@ -26,7 +26,7 @@ extension StorageError {
         case missing
         /// Something other than what the torrent needs is at a path: a symbolic link (never followed), a
         /// directory or a special file where a file goes, a file where a directory goes (ELOOP, EISDIR,
-        /// ENOTDIR, and EEXIST for "not a regular file").
+        /// ENOTDIR).
         case pathConflict
         /// A file is shorter than it should be (while hashing existing content).
         case fileTooShort
@@ -41,7 +41,7 @@ extension StorageError {
         switch code {
         case .invalidArgument: return .invalidArgument
         case .fileTooShort: return .fileTooShort
-        case .isDirectory: return .pathConflict
+        case .isDirectory, .notRegularFile: return .pathConflict
         case .fileNotFound, .permissionDenied, .ioError: break
         }
         switch errno {
@@ -49,7 +49,7 @@ extension StorageError {
         case EROFS?: return .readOnly
         case EACCES?, EPERM?: return .permissionDenied
         case ENOENT?: return .missing
-        case ELOOP?, EISDIR?, ENOTDIR?, EEXIST?: return .pathConflict
+        case ELOOP?, EISDIR?, ENOTDIR?: return .pathConflict
         default:
             switch code {
             case .fileNotFound: return .missing

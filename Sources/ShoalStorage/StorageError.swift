@@ -20,6 +20,8 @@ public struct StorageError: Error, Sendable, Hashable, CustomStringConvertible {
         case fileTooShort
         /// The path names a directory where a file was expected.
         case isDirectory
+        /// Something that is neither a file nor a directory (a FIFO, socket or device) is where a file goes.
+        case notRegularFile
         /// Any other failure of a system call; `errno` and `message` tell which.
         case ioError
         /// A caller's argument is out of range (a piece length below 1, a negative file length).
