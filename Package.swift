@@ -63,7 +63,10 @@ let package = Package(
         ),
         .target(
             name: "ShoalFuzzChecks",
-            dependencies: ["ShoalBencode", "ShoalCore", "ShoalWire"],
+            dependencies: [
+                "ShoalBencode", "ShoalCore", "ShoalWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .executableTarget(name: "fuzz-bencode", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/bencode", swiftSettings: strictSettings),
@@ -97,7 +100,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ShoalWireTests",
-            dependencies: ["ShoalWire", "ShoalCore", "ShoalBencode", "ShoalTestSupport"],
+            dependencies: [
+                "ShoalWire", "ShoalCore", "ShoalBencode", "ShoalTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -118,6 +124,8 @@ let package = Package(
         .testTarget(
             name: "InteropTests",
             dependencies: ["ShoalCore", "ShoalTestSupport"],
+            // Helper programs the tests run (Python for libtorrent), found through #filePath.
+            exclude: ["Scripts"],
             swiftSettings: strictSettings
         ),
     ]

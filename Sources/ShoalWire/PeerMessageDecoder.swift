@@ -1,0 +1,151 @@
+import NIOCore
+
+/// A push decoder for the peer wire messages that follow the handshake (BEP 3 "peer messages").
+///
+/// Feed it the bytes as they arrive; ``next(from:)`` returns one message and consumes exactly its
+/// bytes, or returns nil (consuming nothing) while the buffer holds only part of one. A message
+/// longer than its legal size is refused as soon as its length prefix (and id byte) have arrived,
+/// before its body is buffered (see ``WireLimits``). On an error nothing is consumed and the
+/// connection should be closed as ``WireError/disposition`` says.
+///
+/// Semantic checks that need the connection's state (piece indices, message order, negotiated
+/// extensions) belong to the state machine, ``PeerConnection/StateMachine``.
+public struct PeerMessageDecoder: Sendable {
+    public var limits: WireLimits
+    /// The torrent's piece count, once known: a bitfield must then have exactly
+    /// `ceil(pieceCount / 8)` bytes and no spare bit set. Nil while unknown (a magnet link before
+    /// its metadata): a bitfield is then only bounded by ``WireLimits/maxBitfieldBytes``.
+    public var pieceCount: Int?
+    /// The bytes consumed so far: the stream offset of the next message (errors report offsets
+    /// from the first byte this decoder was fed).
+    public private(set) var bytesConsumed: Int = 0
+
+    public init(pieceCount: Int? = nil, limits: WireLimits = WireLimits()) {
+        self.pieceCount = pieceCount
+        self.limits = limits
+    }
+
+    /// The next whole message, or nil while more bytes are needed.
+    public mutating func next(from buffer: inout ByteBuffer) throws(WireError) -> PeerMessage? {
+        let start = buffer.readerIndex
+        guard let declared = buffer.getInteger(at: start, as: UInt32.self) else { return nil }
+        if declared == 0 {
+            buffer.moveReaderIndex(forwardBy: 4)
+            bytesConsumed += 4
+            return .keepAlive
+        }
+        let length = Int(declared)
+        // The length prefix alone: nothing may be longer than the longest legal message. (Checked
+        // before the id even when the id has arrived, so an error never depends on how the bytes
+        // were split.)
+        if length > maxMessageLength {
+            throw WireError(.messageTooLong(limit: maxMessageLength), declaredLength: declared, offset: bytesConsumed)
+        }
+        guard let id = buffer.getInteger(at: start + 4, as: UInt8.self) else { return nil }
+        // The prefix and the id: each message has its own bounds.
+        try checkLength(length, id: id, declared: declared)
+        guard buffer.readableBytes >= 4 + length else { return nil }
+
+        var body = buffer.getSlice(at: start + 5, length: length - 1)!
+        let message = try parse(id: id, body: &body, declared: declared)
+        buffer.moveReaderIndex(forwardBy: 4 + length)
+        bytesConsumed += 4 + length
+        return message
+    }
+
+    /// The longest length prefix any message may have under the current limits.
+    public var maxMessageLength: Int {
+        let bitfield = 1 + (pieceCount.map(Self.bitfieldBytes) ?? limits.maxBitfieldBytes)
+        let piece = 9 + Int(limits.maxBlockLength)
+        let extended = 2 + limits.maxExtendedPayload
+        let unknown = 1 + limits.maxUnknownPayload
+        return max(bitfield, piece, extended, unknown, 13)
+    }
+
+    private func checkLength(_ length: Int, id: UInt8, declared: UInt32) throws(WireError) {
+        func fail(_ code: WireError.Code) -> WireError {
+            WireError(code, messageID: id, declaredLength: declared, offset: bytesConsumed)
+        }
+        guard let known = PeerMessageID(rawValue: id) else {
+            let limit = 1 + limits.maxUnknownPayload
+            if length > limit { throw fail(.messageTooLong(limit: limit)) }
+            return
+        }
+        if let fixed = known.fixedLength {
+            if length != fixed { throw fail(.wrongLength(expected: fixed)) }
+            return
+        }
+        switch known {
+        case .bitfield:
+            if let pieceCount {
+                let expected = 1 + Self.bitfieldBytes(pieceCount)
+                if length != expected { throw fail(.wrongLength(expected: expected)) }
+            } else if length > 1 + limits.maxBitfieldBytes {
+                throw fail(.messageTooLong(limit: 1 + limits.maxBitfieldBytes))
+            }
+        case .piece:
+            if length < 9 { throw fail(.messageTooShort(minimum: 9)) }
+            let limit = 9 + Int(limits.maxBlockLength)
+            if length > limit { throw fail(.messageTooLong(limit: limit)) }
+        case .extended:
+            if length < 2 { throw fail(.messageTooShort(minimum: 2)) }
+            let limit = 2 + limits.maxExtendedPayload
+            if length > limit { throw fail(.messageTooLong(limit: limit)) }
+        default:
+            break
+        }
+    }
+
+    private func parse(id: UInt8, body: inout ByteBuffer, declared: UInt32) throws(WireError) -> PeerMessage {
+        func fail(_ code: WireError.Code) -> WireError {
+            WireError(code, messageID: id, declaredLength: declared, offset: bytesConsumed)
+        }
+        func block(_ body: inout ByteBuffer) throws(WireError) -> BlockRequest {
+            let piece = body.readInteger(as: UInt32.self)!
+            let offset = body.readInteger(as: UInt32.self)!
+            let length = body.readInteger(as: UInt32.self)!
+            guard length > 0, length <= limits.maxBlockLength else {
+                throw fail(.invalidBlockLength(length, limit: limits.maxBlockLength))
+            }
+            return BlockRequest(piece: piece, offset: offset, length: length)
+        }
+        guard let known = PeerMessageID(rawValue: id) else { return .unknown(id: id, payload: body) }
+        switch known {
+        case .choke: return .choke
+        case .unchoke: return .unchoke
+        case .interested: return .interested
+        case .notInterested: return .notInterested
+        case .haveAll: return .haveAll
+        case .haveNone: return .haveNone
+        case .have: return .have(piece: body.readInteger(as: UInt32.self)!)
+        case .suggestPiece: return .suggestPiece(body.readInteger(as: UInt32.self)!)
+        case .allowedFast: return .allowedFast(body.readInteger(as: UInt32.self)!)
+        case .port: return .port(body.readInteger(as: UInt16.self)!)
+        case .request: return .request(try block(&body))
+        case .cancel: return .cancel(try block(&body))
+        case .rejectRequest: return .rejectRequest(try block(&body))
+        case .bitfield:
+            if let pieceCount, Self.hasSpareBits(body, pieceCount: pieceCount) { throw fail(.bitfieldSpareBits) }
+            return .bitfield(body)
+        case .piece:
+            let piece = body.readInteger(as: UInt32.self)!
+            let offset = body.readInteger(as: UInt32.self)!
+            return .piece(piece: piece, offset: offset, block: body)
+        case .extended:
+            let extendedID = body.readInteger(as: UInt8.self)!
+            return .extended(id: extendedID, payload: body)
+        }
+    }
+
+    /// `ceil(pieceCount / 8)`, without overflow for any count (a negative one counts as zero).
+    static func bitfieldBytes(_ pieceCount: Int) -> Int {
+        max(0, pieceCount / 8 + (pieceCount % 8 > 0 ? 1 : 0))
+    }
+
+    /// Whether a bitfield of the right size for `pieceCount` has a bit set past the last piece.
+    static func hasSpareBits(_ bytes: ByteBuffer, pieceCount: Int) -> Bool {
+        let spare = bytes.readableBytes * 8 - pieceCount
+        guard spare > 0, let last = bytes.getInteger(at: bytes.writerIndex - 1, as: UInt8.self) else { return false }
+        return last & UInt8(truncatingIfNeeded: (1 << spare) - 1) != 0
+    }
+}

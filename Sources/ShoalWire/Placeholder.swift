@@ -1,2 +1,0 @@
-/// The peer wire protocol (BEP 3, 6, 10): placeholder until the first messages land.
-enum ShoalWirePlaceholder {}
