@@ -63,8 +63,8 @@ extension FuzzChecks {
         let configuration = PeerConnection.Configuration(
             infoHash: infoHash, peerID: ourID, reserved: [.extensionProtocol, .fastExtension, .dht],
             dhtPort: 6881, maxPeerRequests: 20, maxOutstandingRequests: 30)
-        var machine = PeerConnection.StateMachine(configuration: configuration, ourPieces: ours, now: .uptimeNanoseconds(0))
-        var now = NIODeadline.uptimeNanoseconds(0)
+        var machine = PeerConnection.StateMachine(configuration: configuration, ourPieces: ours, now: Instant.zero)
+        var now = Instant.zero
         var actions = machine.start(now: now)
         actions += machine.receivedHandshake(
             Handshake(reserved: [.extensionProtocol, .fastExtension, .dht], infoHash: infoHash, peerID: theirID), now: now)
@@ -102,11 +102,11 @@ extension FuzzChecks {
                 precondition(step.last.map { if case .close = $0 { true } else { false } } ?? false,
                     "closed without a close action")
                 precondition(machine.received(.interested, now: now).isEmpty, "a closed machine acted")
-                precondition(machine.timerFired(now: now + .hours(1)).isEmpty, "a closed machine acted")
+                precondition(machine.timerFired(now: now + .seconds(3600)).isEmpty, "a closed machine acted")
                 return
             }
         }
-        _ = machine.timerFired(now: now + .hours(1))
+        _ = machine.timerFired(now: now + .seconds(3600))
         precondition(machine.phase == .closed, "an idle peer outlived the inactivity timeout")
     }
 

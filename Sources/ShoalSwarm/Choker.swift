@@ -1,3 +1,5 @@
+import ShoalCore
+
 /// Decides whom we upload to: the choking algorithm of BEP 3 ("Choking and optimistic unchoking"), in one
 /// function like libtorrent's `unchoke_sort`.
 ///
@@ -28,25 +30,25 @@ public struct Choker: Sendable {
         /// Peers unchoked at random, on top of the regular slots.
         public var optimisticSlots: Int
         /// How often the caller should rechoke.
-        public var rechokeInterval: SwarmDuration
+        public var rechokeInterval: Interval
         /// How long an optimistic unchoke lasts.
-        public var optimisticInterval: SwarmDuration
+        public var optimisticInterval: Interval
         /// Peers connected for less than this are new, and favoured for the optimistic unchoke.
-        public var newPeerAge: SwarmDuration
+        public var newPeerAge: Interval
         /// How much likelier a new peer is to be the optimistic unchoke.
         public var newPeerWeight: Int
         /// A peer that sends us nothing for this long while we are interested is snubbing us.
-        public var snubTimeout: SwarmDuration
+        public var snubTimeout: Interval
         /// Seeding: bytes a peer gets before it yields its slot (libtorrent: 20 pieces; 5 MiB is 20 of 256 KiB).
         public var seedingQuota: Int64
         /// Seeding: time unchoked after which a peer yields its slot even short of `seedingQuota`.
-        public var seedingTimeQuota: SwarmDuration
+        public var seedingTimeQuota: Interval
 
         public init(
-            regularSlots: Int = 4, optimisticSlots: Int = 1, rechokeInterval: SwarmDuration = .seconds(10),
-            optimisticInterval: SwarmDuration = .seconds(30), newPeerAge: SwarmDuration = .seconds(60),
-            newPeerWeight: Int = 3, snubTimeout: SwarmDuration = .seconds(60), seedingQuota: Int64 = 5 << 20,
-            seedingTimeQuota: SwarmDuration = .seconds(60)
+            regularSlots: Int = 4, optimisticSlots: Int = 1, rechokeInterval: Interval = .seconds(10),
+            optimisticInterval: Interval = .seconds(30), newPeerAge: Interval = .seconds(60),
+            newPeerWeight: Int = 3, snubTimeout: Interval = .seconds(60), seedingQuota: Int64 = 5 << 20,
+            seedingTimeQuota: Interval = .seconds(60)
         ) {
             self.regularSlots = regularSlots
             self.optimisticSlots = optimisticSlots
@@ -63,7 +65,7 @@ public struct Choker: Sendable {
     /// What the choker remembers of a peer it has seen unchoked.
     struct History: Hashable, Sendable {
         /// When the peer was last unchoked.
-        var unchokedAt: SwarmInstant
+        var unchokedAt: Instant
         /// `bytesSent` at that time: what it has had since is its share so far.
         var sentAtUnchoke: Int64
         /// Whether the peer was unchoked at the last rechoke.
@@ -72,23 +74,23 @@ public struct Choker: Sendable {
 
     public var configuration: Configuration
     /// The optimistic unchokes and when each was chosen.
-    private(set) var optimistic: [PeerKey: SwarmInstant] = [:]
+    private(set) var optimistic: [PeerKey: Instant] = [:]
     private(set) var history: [PeerKey: History] = [:]
     /// When `rechoke` last ran.
-    public private(set) var lastRechoke: SwarmInstant?
+    public private(set) var lastRechoke: Instant?
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
     }
 
     /// When the next rechoke is due: now, if there has been none.
-    public func nextRechoke(now: SwarmInstant) -> SwarmInstant {
+    public func nextRechoke(now: Instant) -> Instant {
         lastRechoke.map { $0 + configuration.rechokeInterval } ?? now
     }
 
     /// Whether the peer is snubbing us: we are interested, and it has sent us nothing for `snubTimeout`
     /// (counted from its connection if it never has).
-    public func isSnubbed(_ peer: PeerStats, now: SwarmInstant) -> Bool {
+    public func isSnubbed(_ peer: PeerStats, now: Instant) -> Bool {
         peer.amInterested && now - (peer.lastBlockReceived ?? peer.connectedSince) >= configuration.snubTimeout
     }
 
@@ -98,7 +100,7 @@ public struct Choker: Sendable {
     ///   - seeding: true when we have every piece we want, so that only our upload matters.
     ///   - random: the source of tie-breaks and of the optimistic choice.
     public mutating func rechoke(
-        peers input: [PeerStats], now: SwarmInstant, seeding: Bool, random: inout some RandomNumberGenerator
+        peers input: [PeerStats], now: Instant, seeding: Bool, random: inout some RandomNumberGenerator
     ) -> ChokeDecision {
         var seen = Set<PeerKey>()
         let peers = input.filter { seen.insert($0.key).inserted }
@@ -145,7 +147,7 @@ public struct Choker: Sendable {
     // MARK: - Ranking
 
     /// Tit-for-tat: interested peers that are not snubbing us, fastest to us first.
-    private func rankForTrading(_ peers: [PeerStats], now: SwarmInstant, tieBreaks: [PeerKey: UInt64]) -> [PeerStats] {
+    private func rankForTrading(_ peers: [PeerStats], now: Instant, tieBreaks: [PeerKey: UInt64]) -> [PeerStats] {
         peers.filter { $0.isInterested && !isSnubbed($0, now: now) }.sorted { a, b in
             if a.downloadRate != b.downloadRate { return a.downloadRate > b.downloadRate }
             if a.isChoked != b.isChoked { return !a.isChoked }
@@ -155,14 +157,14 @@ public struct Choker: Sendable {
 
     /// Round robin: interested peers within their share first, unchoked before choked; the unchoked by upload
     /// rate, the choked by how long they have waited.
-    private func rankForSeeding(_ peers: [PeerStats], now: SwarmInstant, tieBreaks: [PeerKey: UInt64]) -> [PeerStats] {
+    private func rankForSeeding(_ peers: [PeerStats], now: Instant, tieBreaks: [PeerKey: UInt64]) -> [PeerStats] {
         func hadShare(_ peer: PeerStats) -> Bool {
             guard let since = peer.unchokedSince else { return false }
             let sent = peer.bytesSent - (history[peer.key]?.sentAtUnchoke ?? peer.bytesSent)
             return sent >= configuration.seedingQuota || now - since >= configuration.seedingTimeQuota
         }
-        func lastUnchoke(_ peer: PeerStats) -> SwarmInstant {
-            history[peer.key]?.unchokedAt ?? SwarmInstant(nanoseconds: .min)
+        func lastUnchoke(_ peer: PeerStats) -> Instant {
+            history[peer.key]?.unchokedAt ?? Instant(nanoseconds: .min)
         }
         return peers.filter(\.isInterested).sorted { a, b in
             let (aDone, bDone) = (hadShare(a), hadShare(b))
@@ -178,7 +180,7 @@ public struct Choker: Sendable {
 
     /// Keeps the optimistic unchokes that are still interested and within their interval; they hold their
     /// slot and stay out of the regular ranking until it ends (as in libtorrent), so that a turn is a turn.
-    private func keepOptimistic(_ peers: [PeerStats], now: SwarmInstant) -> Set<PeerKey> {
+    private func keepOptimistic(_ peers: [PeerStats], now: Instant) -> Set<PeerKey> {
         let interested = Set(peers.filter(\.isInterested).map(\.key))
         let kept = optimistic.filter { key, since in
             interested.contains(key) && now - since < configuration.optimisticInterval
@@ -192,7 +194,7 @@ public struct Choker: Sendable {
     /// interested peers outside `regular`, new ones weighted. Peers whose turn just ended are chosen again
     /// only when nobody else is left.
     private mutating func chooseOptimistic(
-        _ peers: [PeerStats], kept: Set<PeerKey>, regular: Set<PeerKey>, now: SwarmInstant,
+        _ peers: [PeerStats], kept: Set<PeerKey>, regular: Set<PeerKey>, now: Instant,
         random: inout some RandomNumberGenerator
     ) -> Set<PeerKey> {
         let interested = Set(peers.filter(\.isInterested).map(\.key))

@@ -14,13 +14,13 @@ public struct ConnectionPlanner: Sendable {
         public var maxConnections: Int
         public var maxHalfOpen: Int
         public var maxCandidates: Int
-        public var baseRetry: SwarmDuration
-        public var maxRetry: SwarmDuration
+        public var baseRetry: Interval
+        public var maxRetry: Interval
         public var maxFailures: Int
 
         public init(
             maxConnections: Int = 50, maxHalfOpen: Int = 8, maxCandidates: Int = 4000,
-            baseRetry: SwarmDuration = .seconds(10), maxRetry: SwarmDuration = .seconds(1800), maxFailures: Int = 6
+            baseRetry: Interval = .seconds(10), maxRetry: Interval = .seconds(1800), maxFailures: Int = 6
         ) {
             self.maxConnections = maxConnections
             self.maxHalfOpen = maxHalfOpen
@@ -38,7 +38,7 @@ public struct ConnectionPlanner: Sendable {
 
     enum State: Hashable, Sendable {
         /// Not connected; may be dialled from `notBefore`.
-        case idle(notBefore: SwarmInstant)
+        case idle(notBefore: Instant)
         case connecting
         case connected
         case banned
@@ -66,7 +66,7 @@ public struct ConnectionPlanner: Sendable {
     }
 
     /// Learns addresses; known ones keep their state. Past `maxCandidates` new ones are dropped.
-    public mutating func add(_ addresses: some Sequence<PeerAddress>, source: Source, now: SwarmInstant) {
+    public mutating func add(_ addresses: some Sequence<PeerAddress>, source: Source, now: Instant) {
         for address in addresses where candidates[address] == nil {
             guard candidates.count < limits.maxCandidates else { return }
             candidates[address] = Candidate(state: .idle(notBefore: now), source: source, failures: 0, sequence: nextSequence)
@@ -75,7 +75,7 @@ public struct ConnectionPlanner: Sendable {
     }
 
     /// The addresses to dial now, marked as connecting. Honours both limits.
-    public mutating func dialsDue(now: SwarmInstant) -> [PeerAddress] {
+    public mutating func dialsDue(now: Instant) -> [PeerAddress] {
         let room = min(limits.maxConnections - connectingCount - connectedCount, limits.maxHalfOpen - connectingCount)
         guard room > 0 else { return [] }
         var due: [(address: PeerAddress, sequence: Int)] = []
@@ -94,7 +94,7 @@ public struct ConnectionPlanner: Sendable {
     }
 
     /// A dial failed (refused, timed out, or the handshake did not complete).
-    public mutating func connectFailed(_ address: PeerAddress, now: SwarmInstant) {
+    public mutating func connectFailed(_ address: PeerAddress, now: Instant) {
         guard var candidate = candidates[address], candidate.state == .connecting else { return }
         connectingCount -= 1
         candidate.failures += 1
@@ -108,7 +108,7 @@ public struct ConnectionPlanner: Sendable {
 
     /// A connection is established: an outgoing dial completed its handshake, or an incoming one
     /// arrived. Returns false when it must be refused (banned, a duplicate, or no room).
-    public mutating func connected(_ address: PeerAddress, incoming: Bool, now: SwarmInstant) -> Bool {
+    public mutating func connected(_ address: PeerAddress, incoming: Bool, now: Instant) -> Bool {
         if var candidate = candidates[address] {
             switch candidate.state {
             case .banned, .connected:
@@ -134,7 +134,7 @@ public struct ConnectionPlanner: Sendable {
     /// An established connection closed. A peer that closed in good order is retried after
     /// `baseRetry`; one that broke the protocol gets a strike and a longer wait, and is banned
     /// at `maxFailures` strikes.
-    public mutating func disconnected(_ address: PeerAddress, misbehaved: Bool, now: SwarmInstant) {
+    public mutating func disconnected(_ address: PeerAddress, misbehaved: Bool, now: Instant) {
         guard var candidate = candidates[address], candidate.state == .connected else { return }
         connectedCount -= 1
         if misbehaved { candidate.strikes += 1 }
@@ -164,8 +164,8 @@ public struct ConnectionPlanner: Sendable {
     }
 
     /// The earliest time at which a dial could become due (nil when nothing waits).
-    public var nextWakeup: SwarmInstant? {
-        var earliest: SwarmInstant?
+    public var nextWakeup: Instant? {
+        var earliest: Instant?
         for candidate in candidates.values {
             if case .idle(let notBefore) = candidate.state, earliest.map({ notBefore < $0 }) ?? true {
                 earliest = notBefore
@@ -179,7 +179,7 @@ public struct ConnectionPlanner: Sendable {
     public var pendingDials: Int { connectingCount }
     public var knownPeers: Int { candidates.count }
 
-    private func retryDelay(failures: Int) -> SwarmDuration {
+    private func retryDelay(failures: Int) -> Interval {
         var delay = limits.baseRetry
         for _ in 1..<max(failures, 1) where delay < limits.maxRetry { delay = delay * 2 }
         return min(delay, limits.maxRetry)

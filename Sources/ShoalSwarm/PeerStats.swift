@@ -1,3 +1,5 @@
+import ShoalCore
+
 /// What the choker needs to know about one connected peer at a rechoke.
 public struct PeerStats: Hashable, Sendable {
     public var key: PeerKey
@@ -10,18 +12,18 @@ public struct PeerStats: Hashable, Sendable {
     /// Bytes per second we send the peer (payload), recently.
     public var uploadRate: Double
     /// When the connection was established.
-    public var connectedSince: SwarmInstant
+    public var connectedSince: Instant
     /// When the peer last sent us a block; nil if it never has.
-    public var lastBlockReceived: SwarmInstant?
+    public var lastBlockReceived: Instant?
     /// When we last unchoked the peer, if it is unchoked now; nil while we choke it.
-    public var unchokedSince: SwarmInstant?
+    public var unchokedSince: Instant?
     /// Payload bytes we have sent the peer since it connected.
     public var bytesSent: Int64
 
     public init(
         key: PeerKey, isInterested: Bool, amInterested: Bool = false, downloadRate: Double = 0,
-        uploadRate: Double = 0, connectedSince: SwarmInstant, lastBlockReceived: SwarmInstant? = nil,
-        unchokedSince: SwarmInstant? = nil, bytesSent: Int64 = 0
+        uploadRate: Double = 0, connectedSince: Instant, lastBlockReceived: Instant? = nil,
+        unchokedSince: Instant? = nil, bytesSent: Int64 = 0
     ) {
         self.key = key
         self.isInterested = isInterested

@@ -48,7 +48,7 @@ extension PiecePicker {
 
     /// Whether a peer downloading at `downloadRate` bytes per second fetches a whole piece within `threshold`,
     /// and so should get whole pieces (libtorrent's `whole_pieces_threshold`, 20 s).
-    public func isFast(downloadRate: Double, threshold: SwarmDuration = .seconds(20)) -> Bool {
+    public func isFast(downloadRate: Double, threshold: Interval = .seconds(20)) -> Bool {
         downloadRate * threshold.seconds >= Double(geometry.pieceLength)
     }
 

@@ -1,3 +1,5 @@
+import ShoalCore
+
 /// Bytes per second over a sliding window, from bytes recorded as they move. The window is cut into equal
 /// time slots kept in a ring: recording touches one slot (O(1) per block), reading sums the ring (O(slots)).
 ///
@@ -7,7 +9,7 @@
 /// the time since then, so a new peer is not underrated.
 public struct RateEstimator: Hashable, Sendable {
     /// The span averaged over.
-    public let window: SwarmDuration
+    public let window: Interval
     /// Every byte ever recorded.
     public private(set) var totalBytes: Int64 = 0
 
@@ -17,13 +19,13 @@ public struct RateEstimator: Hashable, Sendable {
     private var slotBytes: [Int64]
     private var slotEpochs: [Int64]
     private var latestEpoch: Int64 = .min
-    private let start: SwarmInstant
+    private let start: Instant
 
     /// - Parameters:
     ///   - window: the averaging span (10 s: about one rechoke interval; libtorrent averages over 5 to 20 s).
     ///   - slots: how many slots the window is cut into; more is smoother, reading costs more.
     ///   - now: when measuring starts (the connection, say).
-    public init(window: SwarmDuration = .seconds(10), slots: Int = 10, now: SwarmInstant) {
+    public init(window: Interval = .seconds(10), slots: Int = 10, now: Instant) {
         let slots = max(1, slots)
         self.slotCount = slots
         self.slotLength = max(1, window.nanoseconds / Int64(slots))
@@ -34,9 +36,9 @@ public struct RateEstimator: Hashable, Sendable {
     }
 
     /// Counts `bytes` moved at `now`. Bytes dated before the window are dropped.
-    public mutating func record(_ bytes: Int, now: SwarmInstant) {
+    public mutating func record(_ bytes: Int, now: Instant) {
         guard bytes > 0 else { return }
-        totalBytes = saturatingAdd(totalBytes, Int64(bytes))
+        totalBytes = Saturating.add(totalBytes, Int64(bytes))
         let (epoch, _) = position(of: now)
         if latestEpoch != .min, epoch <= latestEpoch - Int64(slotBytes.count) { return }
         latestEpoch = max(latestEpoch, epoch)
@@ -45,11 +47,11 @@ public struct RateEstimator: Hashable, Sendable {
             slotEpochs[index] = epoch
             slotBytes[index] = 0
         }
-        slotBytes[index] = saturatingAdd(slotBytes[index], Int64(bytes))
+        slotBytes[index] = Saturating.add(slotBytes[index], Int64(bytes))
     }
 
     /// Bytes per second over the window ending at `now`.
-    public func rate(now: SwarmInstant) -> Double {
+    public func rate(now: Instant) -> Double {
         let (epoch, offset) = position(of: now)
         let oldest = epoch - Int64(slotCount)
         var inside: Int64 = 0
@@ -58,7 +60,7 @@ public struct RateEstimator: Hashable, Sendable {
             if slotEpochs[index] == oldest {
                 overlapped = slotBytes[index]
             } else {
-                inside = saturatingAdd(inside, slotBytes[index])
+                inside = Saturating.add(inside, slotBytes[index])
             }
         }
         let elapsed = now - start
@@ -72,7 +74,7 @@ public struct RateEstimator: Hashable, Sendable {
     }
 
     /// The slot number of an instant, and how far into that slot it lies.
-    private func position(of instant: SwarmInstant) -> (epoch: Int64, offset: Int64) {
+    private func position(of instant: Instant) -> (epoch: Int64, offset: Int64) {
         let (quotient, remainder) = instant.nanoseconds.quotientAndRemainder(dividingBy: slotLength)
         return remainder < 0 ? (quotient - 1, remainder + slotLength) : (quotient, remainder)
     }

@@ -1,15 +1,17 @@
+import ShoalCore
+
 /// How many requests to keep outstanding with a peer: enough to cover `queueTime` of data at the peer's
 /// measured rate (BEP 3 "pipelining"; libtorrent's `request_queue_time`, 3 s), within [`minimum`, `maximum`]
 /// blocks, and never more than the peer says it accepts (`reqq`, BEP 10).
 public struct RequestQueueDepth: Hashable, Sendable {
     /// Seconds of data to keep requested.
-    public var queueTime: SwarmDuration
+    public var queueTime: Interval
     /// The fewest blocks to keep requested, even from a peer not yet measured.
     public var minimum: Int
     /// The most blocks to keep requested.
     public var maximum: Int
 
-    public init(queueTime: SwarmDuration = .seconds(3), minimum: Int = 2, maximum: Int = 500) {
+    public init(queueTime: Interval = .seconds(3), minimum: Int = 2, maximum: Int = 500) {
         self.queueTime = queueTime
         self.minimum = minimum
         self.maximum = max(minimum, maximum)

@@ -1,3 +1,5 @@
+import ShoalCore
+
 /// A rate limiter: tokens (bytes) accrue at `rate` per second up to `burst`, and sending or receiving spends
 /// them. Time is passed in. One bucket per torrent and one per session, each direction: spend from both
 /// (`consume` on one, then the other, and `refund` the first what the second did not grant).
@@ -7,7 +9,7 @@ public struct TokenBucket: Hashable, Sendable {
         /// Go ahead with this many bytes (at least 1, at most the amount asked).
         case granted(Int)
         /// Nothing now; at this instant the amount asked (up to `burst`) will be available.
-        case wait(until: SwarmInstant)
+        case wait(until: Instant)
     }
 
     /// Bytes per second; nil means unlimited.
@@ -15,13 +17,13 @@ public struct TokenBucket: Hashable, Sendable {
     /// The most tokens that can accrue.
     public private(set) var burst: Int64
     private var tokens: Double
-    private var updated: SwarmInstant
+    private var updated: Instant
 
     /// A full bucket.
     /// - Parameters:
     ///   - rate: bytes per second; nil, zero or negative means unlimited (libtorrent's convention for 0).
     ///   - burst: the largest amount at once; one second of `rate` when nil. At least 1.
-    public init(rate: Int64?, burst: Int64? = nil, now: SwarmInstant) {
+    public init(rate: Int64?, burst: Int64? = nil, now: Instant) {
         self.rate = rate.flatMap { $0 > 0 ? $0 : nil }
         self.burst = max(1, burst ?? self.rate ?? 1)
         self.tokens = Double(self.burst)
@@ -29,19 +31,19 @@ public struct TokenBucket: Hashable, Sendable {
     }
 
     /// A bucket that always grants everything.
-    public static func unlimited(now: SwarmInstant) -> TokenBucket { TokenBucket(rate: nil, now: now) }
+    public static func unlimited(now: Instant) -> TokenBucket { TokenBucket(rate: nil, now: now) }
 
     public var isUnlimited: Bool { rate == nil }
 
     /// The whole bytes available at `now`.
-    public func available(now: SwarmInstant) -> Int {
+    public func available(now: Instant) -> Int {
         guard rate != nil else { return .max }
         return Int(refilled(now: now))
     }
 
     /// Spends up to `bytes` tokens: grants what is available now, or says when the amount asked (capped at
     /// `burst`) will be. Asking for 0 or fewer bytes grants 0.
-    public mutating func consume(upTo bytes: Int, now: SwarmInstant) -> Grant {
+    public mutating func consume(upTo bytes: Int, now: Instant) -> Grant {
         guard bytes > 0 else { return .granted(0) }
         guard let rate else { return .granted(bytes) }
         tokens = refilled(now: now)
@@ -53,11 +55,11 @@ public struct TokenBucket: Hashable, Sendable {
         }
         let needed = Double(min(Int64(bytes), burst)) - tokens
         let nanoseconds = (needed / Double(rate) * 1e9).rounded(.up)
-        return .wait(until: updated + .nanoseconds(clampedNanoseconds(nanoseconds)))
+        return .wait(until: updated + .nanoseconds(Saturating.rounded(nanoseconds)))
     }
 
     /// Gives back tokens spent but not used (another bucket on the way refused them).
-    public mutating func refund(_ bytes: Int, now: SwarmInstant) {
+    public mutating func refund(_ bytes: Int, now: Instant) {
         guard rate != nil, bytes > 0 else { return }
         tokens = min(Double(burst), refilled(now: now) + Double(bytes))
         updated = max(updated, now)
@@ -65,7 +67,7 @@ public struct TokenBucket: Hashable, Sendable {
 
     /// Changes the limit, keeping the tokens accrued so far (capped at the new burst); a bucket that was
     /// unlimited starts full.
-    public mutating func setRate(_ newRate: Int64?, burst newBurst: Int64? = nil, now: SwarmInstant) {
+    public mutating func setRate(_ newRate: Int64?, burst newBurst: Int64? = nil, now: Instant) {
         let current = refilled(now: now)
         let wasUnlimited = rate == nil
         updated = max(updated, now)
@@ -74,7 +76,7 @@ public struct TokenBucket: Hashable, Sendable {
         tokens = wasUnlimited || rate == nil ? Double(burst) : min(current, Double(burst))
     }
 
-    private func refilled(now: SwarmInstant) -> Double {
+    private func refilled(now: Instant) -> Double {
         guard let rate, now > updated else { return tokens }
         return min(Double(burst), tokens + Double(rate) * (now - updated).seconds)
     }

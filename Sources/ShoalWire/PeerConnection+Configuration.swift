@@ -25,17 +25,17 @@ extension PeerConnection {
         public var maxAllowedFast: Int
         /// Send a keep-alive after this long without sending anything (libtorrent: 90 s; BEP 3:
         /// "generally sent once every two minutes").
-        public var keepAliveInterval: TimeAmount
+        public var keepAliveInterval: Interval
         /// Close after this long without receiving anything. Three minutes: a peer that sends its
         /// keep-alives every two minutes (BEP 3) still fits, with a minute to spare for latency.
-        public var inactivityTimeout: TimeAmount
+        public var inactivityTimeout: Interval
         /// Close when the peer's handshake has not arrived this long after the machine was made
         /// (libtorrent's `handshake_timeout`: 10 s).
-        public var handshakeTimeout: TimeAmount
+        public var handshakeTimeout: Interval
         /// A peer that sends no block for this long while we have requests outstanding is
         /// snubbed (libtorrent: 60 s). Cancelled requests the peer never answers are forgotten
         /// after this long too.
-        public var snubTimeout: TimeAmount
+        public var snubTimeout: Interval
         /// The decoder's limits; the state machine applies the block length limit to messages
         /// it is given, too.
         public var limits: WireLimits
@@ -49,10 +49,10 @@ extension PeerConnection {
             maxPeerRequests: Int = 250,
             maxOutstandingRequests: Int = 500,
             maxAllowedFast: Int = 64,
-            keepAliveInterval: TimeAmount = .seconds(90),
-            inactivityTimeout: TimeAmount = .seconds(180),
-            handshakeTimeout: TimeAmount = .seconds(10),
-            snubTimeout: TimeAmount = .seconds(60),
+            keepAliveInterval: Interval = .seconds(90),
+            inactivityTimeout: Interval = .seconds(180),
+            handshakeTimeout: Interval = .seconds(10),
+            snubTimeout: Interval = .seconds(60),
             limits: WireLimits = WireLimits()
         ) {
             self.infoHash = infoHash

@@ -48,7 +48,7 @@ extension PeerConnection {
 
         /// A machine for a new connection, its handshake timer starting at `now`. `ourPieces` is
         /// nil while the torrent's metadata (and so its piece count) is unknown.
-        public init(configuration: Configuration, ourPieces: Bitfield?, now: NIODeadline) {
+        public init(configuration: Configuration, ourPieces: Bitfield?, now: Instant) {
             self.configuration = configuration
             self.local = Local(ourPieces: ourPieces, lastSent: now)
             self.state = .awaitingHandshake(AwaitingHandshake(startedAt: now))
@@ -69,19 +69,19 @@ extension PeerConnection {
             var ourPieces: Bitfield?
             var amChoking = true
             var amInterested = false
-            var lastSent: NIODeadline
+            var lastSent: Instant
         }
 
         private struct AwaitingHandshake: Sendable {
-            var startedAt: NIODeadline
+            var startedAt: Instant
             var sentHandshake = false
         }
 
         private struct Outstanding: Sendable {
             var block: BlockRequest
-            var sentAt: NIODeadline
+            var sentAt: Instant
             /// When we cancelled it (fast extension: it waits for its answer).
-            var cancelledAt: NIODeadline?
+            var cancelledAt: Instant?
         }
 
         /// Everything about the peer, once the handshakes are exchanged.
@@ -105,9 +105,9 @@ extension PeerConnection {
             /// Pieces we let the peer request while we choke it.
             var allowedFastToPeer: Set<UInt32> = []
             var peerExtensions: ExtensionHandshake?
-            var lastReceived: NIODeadline
+            var lastReceived: Instant
             /// Since when we wait for a block (the first live request, or the last block).
-            var waitingSince: NIODeadline
+            var waitingSince: Instant
             var snubbed = false
 
             var liveOutstanding: [BlockRequest] {
@@ -175,7 +175,7 @@ extension PeerConnection {
         public var peerPieces: Bitfield? { active?.peerPieces.known }
         /// Our requests awaiting an answer, oldest first, with the time each was sent (cancelled
         /// ones not included).
-        public var outstandingRequests: [(block: BlockRequest, sentAt: NIODeadline)] {
+        public var outstandingRequests: [(block: BlockRequest, sentAt: Instant)] {
             (active?.outstanding ?? []).compactMap { $0.cancelledAt == nil ? ($0.block, $0.sentAt) : nil }
         }
         /// The peer's requests we have not answered, oldest first.
@@ -195,7 +195,7 @@ extension PeerConnection {
         }
 
         /// When ``timerFired(now:)`` next has something to do; nil once closed.
-        public var nextDeadline: NIODeadline? {
+        public var nextDeadline: Instant? {
             switch state {
             case .awaitingHandshake(let waiting):
                 return waiting.startedAt + configuration.handshakeTimeout
@@ -221,7 +221,7 @@ extension PeerConnection {
 
         /// Our handshake, to send first (an outgoing connection) or as soon as the peer's
         /// ``Handshake/Head`` has named our torrent (an incoming one).
-        public mutating func start(now: NIODeadline) -> [PeerAction] {
+        public mutating func start(now: Instant) -> [PeerAction] {
             guard case .awaitingHandshake(var waiting) = state, !waiting.sentHandshake else { return [] }
             waiting.sentHandshake = true
             state = .awaitingHandshake(waiting)
@@ -238,7 +238,7 @@ extension PeerConnection {
         /// `have all`/`have none`), our BEP 10 handshake, our DHT port, and any choke or interest
         /// change the torrent asked for before now. Sends our handshake first if ``start(now:)``
         /// was not called.
-        public mutating func receivedHandshake(_ handshake: Handshake, now: NIODeadline) -> [PeerAction] {
+        public mutating func receivedHandshake(_ handshake: Handshake, now: Instant) -> [PeerAction] {
             guard case .awaitingHandshake(let waiting) = state else { return [] }
             var actions: [PeerAction] = []
             if !waiting.sentHandshake { actions.append(.sendHandshake(ourHandshake)) }
@@ -294,7 +294,7 @@ extension PeerConnection {
         // MARK: Messages from the peer
 
         /// A message from the peer (decoded by ``PeerMessageDecoder``).
-        public mutating func received(_ message: PeerMessage, now: NIODeadline) -> [PeerAction] {
+        public mutating func received(_ message: PeerMessage, now: Instant) -> [PeerAction] {
             switch state {
             case .awaitingHandshake:
                 return close(WireError(.messageBeforeHandshake, messageID: message.id), now: now)
@@ -309,7 +309,7 @@ extension PeerConnection {
             }
         }
 
-        private func receive(_ message: PeerMessage, active: inout Active, now: NIODeadline, output: inout Output) {
+        private func receive(_ message: PeerMessage, active: inout Active, now: Instant, output: inout Output) {
             func fail(_ code: WireError.Code) {
                 let declared = UInt32(truncatingIfNeeded: message.length)
                 output.fail(WireError(code, messageID: message.id, declaredLength: declared))
@@ -486,7 +486,7 @@ extension PeerConnection {
 
         /// Time passed: close a connection whose handshake or traffic stopped, report snubbing,
         /// forget cancelled requests never answered, and send a keep-alive when due.
-        public mutating func timerFired(now: NIODeadline) -> [PeerAction] {
+        public mutating func timerFired(now: Instant) -> [PeerAction] {
             switch state {
             case .awaitingHandshake(let waiting):
                 guard now >= waiting.startedAt + configuration.handshakeTimeout else { return [] }
@@ -521,7 +521,7 @@ extension PeerConnection {
         /// Choke the peer (BEP 3). With the fast extension its queued requests are rejected,
         /// except for allowed-fast pieces (BEP 6); without it they are dropped. Each withdrawn
         /// request is reported as ``PeerEvent/requestCancelled(_:)``.
-        public mutating func choke(now: NIODeadline) -> [PeerAction] {
+        public mutating func choke(now: Instant) -> [PeerAction] {
             guard !local.amChoking else { return [] }
             local.amChoking = true
             return modifyActive(now: now) { active, output in
@@ -540,14 +540,14 @@ extension PeerConnection {
         }
 
         /// Unchoke the peer (BEP 3): its requests will be served.
-        public mutating func unchoke(now: NIODeadline) -> [PeerAction] {
+        public mutating func unchoke(now: Instant) -> [PeerAction] {
             guard local.amChoking else { return [] }
             local.amChoking = false
             return modifyActive(now: now) { _, output in output.send(.unchoke) }
         }
 
         /// Tell the peer whether we want its pieces (BEP 3 `interested`, `not interested`).
-        public mutating func setInterested(_ interested: Bool, now: NIODeadline) -> [PeerAction] {
+        public mutating func setInterested(_ interested: Bool, now: Instant) -> [PeerAction] {
             guard local.amInterested != interested else { return [] }
             local.amInterested = interested
             return modifyActive(now: now) { _, output in output.send(interested ? .interested : .notInterested) }
@@ -557,7 +557,7 @@ extension PeerConnection {
         /// pieces and within the block limit, and the peer does not choke us (or, BEP 6, the piece
         /// is allowed fast); otherwise the block is returned at once
         /// (``PeerEvent/requestsReturned(_:)``). A block already outstanding is not sent twice.
-        public mutating func request(_ block: BlockRequest, now: NIODeadline) -> [PeerAction] {
+        public mutating func request(_ block: BlockRequest, now: Instant) -> [PeerAction] {
             guard case .active = state else { return [.emit(.requestsReturned([block]))] }
             let outstandingLimit = configuration.maxOutstandingRequests
             let limits = configuration.limits
@@ -584,7 +584,7 @@ extension PeerConnection {
         /// Cancel an outstanding request (BEP 3 `cancel`). With the fast extension it stays
         /// outstanding, invisibly, until the peer answers; a block that answers it is still
         /// delivered as ``PeerEvent/blockReceived(_:data:)``.
-        public mutating func cancel(_ block: BlockRequest, now: NIODeadline) -> [PeerAction] {
+        public mutating func cancel(_ block: BlockRequest, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
                 guard let index = active.outstanding.firstIndex(where: { $0.block == block && $0.cancelledAt == nil })
                 else { return }
@@ -599,14 +599,14 @@ extension PeerConnection {
 
         /// We completed and checked a piece: tell the peer (BEP 3 `have`). Before the handshake
         /// it is only recorded (the bitfield we send will hold it).
-        public mutating func announceHave(piece: UInt32, now: NIODeadline) -> [PeerAction] {
+        public mutating func announceHave(piece: UInt32, now: Instant) -> [PeerAction] {
             guard local.ourPieces?.set(Int(piece)) == true else { return [] }
             return modifyActive(now: now) { _, output in output.send(.have(piece: piece)) }
         }
 
         /// Answer a peer's request with its block (BEP 3 `piece`). Sent only if the request is still
         /// queued (not cancelled, not dropped by a choke) and `data` holds exactly its length.
-        public mutating func sendBlock(_ block: BlockRequest, data: ByteBuffer, now: NIODeadline) -> [PeerAction] {
+        public mutating func sendBlock(_ block: BlockRequest, data: ByteBuffer, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
                 guard data.readableBytes == Int(block.length), let index = active.peerRequests.firstIndex(of: block)
                 else { return }
@@ -622,7 +622,7 @@ extension PeerConnection {
 
         /// Refuse a peer's queued request (the piece is not available, or we lack resources):
         /// BEP 6 `reject request` with the fast extension, silently without.
-        public mutating func rejectRequest(_ block: BlockRequest, now: NIODeadline) -> [PeerAction] {
+        public mutating func rejectRequest(_ block: BlockRequest, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
                 guard let index = active.peerRequests.firstIndex(of: block) else { return }
                 active.peerRequests.remove(at: index)
@@ -632,7 +632,7 @@ extension PeerConnection {
 
         /// Let the peer request `piece` while we choke it (BEP 6 `allowed fast`; the torrent
         /// computes the canonical set). Only with the fast extension.
-        public mutating func allowFast(piece: UInt32, now: NIODeadline) -> [PeerAction] {
+        public mutating func allowFast(piece: UInt32, now: Instant) -> [PeerAction] {
             let pieceCount = self.pieceCount
             return modifyActive(now: now) { active, output in
                 guard active.fast, Self.isValid(piece: piece, pieceCount: pieceCount),
@@ -643,7 +643,7 @@ extension PeerConnection {
         }
 
         /// Suggest a piece to the peer (BEP 6 `suggest piece`). Only with the fast extension.
-        public mutating func suggest(piece: UInt32, now: NIODeadline) -> [PeerAction] {
+        public mutating func suggest(piece: UInt32, now: Instant) -> [PeerAction] {
             let pieceCount = self.pieceCount
             return modifyActive(now: now) { active, output in
                 guard active.fast, Self.isValid(piece: piece, pieceCount: pieceCount) else { return }
@@ -653,7 +653,7 @@ extension PeerConnection {
 
         /// Send a BEP 10 extension message under the id the *peer* assigned (its handshake's `m`).
         /// Only with the extension protocol; id 0 is the handshake.
-        public mutating func sendExtended(id: UInt8, payload: ByteBuffer, now: NIODeadline) -> [PeerAction] {
+        public mutating func sendExtended(id: UInt8, payload: ByteBuffer, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
                 guard active.extensions else { return }
                 output.send(.extended(id: id, payload: payload))
@@ -663,7 +663,7 @@ extension PeerConnection {
         /// The torrent's metadata arrived (BEP 9): the piece count is now known. What the peer
         /// announced before is checked against it and reported as ``PeerEvent/peerPieces(_:)``
         /// (the decoder's ``PeerMessageDecoder/pieceCount`` must be set too). Ignored once known.
-        public mutating func setPieceCount(_ count: Int, now: NIODeadline) -> [PeerAction] {
+        public mutating func setPieceCount(_ count: Int, now: Instant) -> [PeerAction] {
             guard local.ourPieces == nil, count >= 0 else { return [] }
             local.ourPieces = Bitfield(count: count)
             return modifyActive(now: now) { active, output in
@@ -678,7 +678,7 @@ extension PeerConnection {
         }
 
         /// Close the connection for the torrent's reason; outstanding requests are returned.
-        public mutating func close(_ error: WireError, now: NIODeadline) -> [PeerAction] {
+        public mutating func close(_ error: WireError, now: Instant) -> [PeerAction] {
             switch state {
             case .closed, .modifying:
                 return []
@@ -705,7 +705,7 @@ extension PeerConnection {
 
         /// Runs `body` on the active state (nothing before the handshake or after closing).
         private mutating func modifyActive(
-            now: NIODeadline, _ body: (inout Active, inout Output) -> Void
+            now: Instant, _ body: (inout Active, inout Output) -> Void
         ) -> [PeerAction] {
             guard case .active(var active) = state else { return [] }
             state = .modifying
@@ -715,7 +715,7 @@ extension PeerConnection {
         }
 
         /// Stores the active state back, or closes (returning outstanding requests first).
-        private mutating func finish(_ active: Active, _ output: Output, now: NIODeadline) -> [PeerAction] {
+        private mutating func finish(_ active: Active, _ output: Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
             guard let error = output.error else {
                 state = .active(active)

@@ -1,4 +1,5 @@
 import ShoalTestSupport
+import ShoalCore
 import Testing
 
 @testable import ShoalSwarm
@@ -8,7 +9,7 @@ struct ChokerBench {
     var choker: Choker
     var peers: [PeerStats]
     var random: SeededGenerator
-    var now = SwarmInstant.seconds(1000)
+    var now = Instant.seconds(1000)
 
     init(_ configuration: Choker.Configuration = .init(), peers: [PeerStats], seed: UInt64 = 1) {
         self.choker = Choker(configuration: configuration)
@@ -17,7 +18,7 @@ struct ChokerBench {
     }
 
     /// Interested peers connected long ago, sending us the given rates.
-    static func traders(_ rates: [Double], at now: SwarmInstant = .seconds(1000)) -> [PeerStats] {
+    static func traders(_ rates: [Double], at now: Instant = .seconds(1000)) -> [PeerStats] {
         rates.enumerated().map { index, rate in
             PeerStats(
                 key: PeerKey(index + 1), isInterested: true, amInterested: true, downloadRate: rate,
@@ -38,7 +39,7 @@ struct ChokerBench {
     }
 
     /// Moves time on, with every peer that has the last block time `now` keeping it fresh.
-    mutating func advance(_ duration: SwarmDuration) {
+    mutating func advance(_ duration: Interval) {
         now = now + duration
         for index in peers.indices where peers[index].downloadRate > 0 { peers[index].lastBlockReceived = now }
     }
@@ -115,7 +116,7 @@ struct ChokerTests {
     }
 
     @Test func newPeersAreThreeTimesAsLikelyToBeTheOptimisticUnchoke() {
-        let now = SwarmInstant.seconds(1000)
+        let now = Instant.seconds(1000)
         var newWins = 0
         let runs = 2000
         for seed in 0..<runs {
@@ -130,7 +131,7 @@ struct ChokerTests {
 
     @Test func aSnubbingPeerLosesItsRegularSlot() {
         var peers = ChokerBench.traders([900, 400, 300, 200, 100])
-        peers[0].lastBlockReceived = SwarmInstant.seconds(1000) - .seconds(61)  // fast, but silent for a minute
+        peers[0].lastBlockReceived = Instant.seconds(1000) - .seconds(61)  // fast, but silent for a minute
         var bench = ChokerBench(peers: peers)
         #expect(bench.choker.isSnubbed(bench.peers[0], now: bench.now))
         let decision = bench.rechoke()
@@ -142,14 +143,14 @@ struct ChokerTests {
         var uninterested = ChokerBench(peers: peers)
         #expect(uninterested.rechoke().regular.contains(1))
         peers[0].amInterested = true
-        peers[0].lastBlockReceived = SwarmInstant.seconds(1000) - .seconds(59)
+        peers[0].lastBlockReceived = Instant.seconds(1000) - .seconds(59)
         var recent = ChokerBench(peers: peers)
         #expect(recent.rechoke().regular.contains(1))
     }
 
     @Test func aNewPeerIsNotSnubbedBeforeAMinute() {
         var peers = ChokerBench.traders([0, 0])
-        peers[0].connectedSince = SwarmInstant.seconds(1000) - .seconds(30)
+        peers[0].connectedSince = Instant.seconds(1000) - .seconds(30)
         let choker = Choker()
         #expect(!choker.isSnubbed(peers[0], now: .seconds(1000)))
         #expect(choker.isSnubbed(peers[1], now: .seconds(1000)))
@@ -158,7 +159,7 @@ struct ChokerTests {
     @Test func tiesKeepTheUnchokedPeers() {
         // Nobody has sent anything yet: the first rechoke picks at random, the next ones keep the choice.
         var peers = ChokerBench.traders([0, 0, 0, 0, 0, 0, 0, 0])
-        for index in peers.indices { peers[index].connectedSince = SwarmInstant.seconds(1000) - .seconds(5) }
+        for index in peers.indices { peers[index].connectedSince = Instant.seconds(1000) - .seconds(5) }
         var bench = ChokerBench(.init(optimisticSlots: 0), peers: peers)
         let first = bench.rechoke()
         #expect(first.unchoked.count == 4)
@@ -187,7 +188,7 @@ struct ChokerTests {
 
     @Test func seedingServesEveryLeecherInTurn() {
         // Twelve leechers, four regular slots and one optimistic; each unchoked peer takes 100 KiB/s.
-        let now = SwarmInstant.seconds(1000)
+        let now = Instant.seconds(1000)
         let peers = (1...12).map {
             PeerStats(key: PeerKey($0), isInterested: true, connectedSince: now - .seconds(600))
         }
@@ -211,7 +212,7 @@ struct ChokerTests {
     }
 
     @Test func seedingRotatesSlowPeersAfterTheTimeQuota() {
-        let now = SwarmInstant.seconds(1000)
+        let now = Instant.seconds(1000)
         let peers = (1...3).map { PeerStats(key: PeerKey($0), isInterested: true, connectedSince: now - .seconds(600)) }
         var bench = ChokerBench(.init(regularSlots: 2, optimisticSlots: 0, seedingTimeQuota: .seconds(30)), peers: peers)
         var served = Set<PeerKey>()
@@ -223,7 +224,7 @@ struct ChokerTests {
     }
 
     @Test func seedingRanksUnchokedPeersByUploadRate() {
-        let now = SwarmInstant.seconds(1000)
+        let now = Instant.seconds(1000)
         var peers = (1...3).map {
             PeerStats(
                 key: PeerKey($0), isInterested: true, uploadRate: Double($0) * 1000,

@@ -5,8 +5,8 @@ import Testing
 
 @Suite("Connection planner")
 struct ConnectionPlannerTests {
-    private let start = SwarmInstant(nanoseconds: 1_000_000_000)
-    private func at(_ seconds: Int64) -> SwarmInstant { start + .seconds(seconds) }
+    private let start = Instant(nanoseconds: 1_000_000_000)
+    private func at(_ seconds: Int64) -> Instant { start + .seconds(seconds) }
     private func addresses(_ count: Int) -> [PeerAddress] {
         (1...count).map { PeerAddress("10.0.0.\($0):6881")! }
     }

@@ -1,10 +1,11 @@
+import ShoalCore
 import Testing
 
 @testable import ShoalSwarm
 
 @Suite("RateEstimator")
 struct RateEstimatorTests {
-    let start = SwarmInstant.seconds(50)
+    let start = Instant.seconds(50)
 
     @Test func measuresASteadyRate() {
         var estimator = RateEstimator(window: .seconds(10), slots: 10, now: start)
@@ -61,7 +62,7 @@ struct RateEstimatorTests {
     }
 
     @Test func handlesInstantsBeforeTheOrigin() {
-        let origin = SwarmInstant(nanoseconds: -5_000_000_000)
+        let origin = Instant(nanoseconds: -5_000_000_000)
         var estimator = RateEstimator(window: .seconds(4), slots: 4, now: origin)
         for second in 1...8 { estimator.record(1000, now: origin + .seconds(second)) }
         #expect(abs(estimator.rate(now: origin + .milliseconds(8500)) - 1000) < 200)

@@ -1,10 +1,11 @@
+import ShoalCore
 import Testing
 
 @testable import ShoalSwarm
 
 @Suite("TokenBucket")
 struct TokenBucketTests {
-    let start = SwarmInstant.seconds(100)
+    let start = Instant.seconds(100)
 
     @Test func startsFullAndGrantsUpToTheBurst() {
         var bucket = TokenBucket(rate: 1000, burst: 4000, now: start)

@@ -57,7 +57,7 @@ struct PeerConnectionPairTests {
 
         var isComplete: Bool { machine.ourPieces?.isComplete ?? false }
 
-        mutating func execute(_ actions: [PeerAction], now: NIODeadline) {
+        mutating func execute(_ actions: [PeerAction], now: Instant) {
             for action in actions {
                 switch action {
                 case .sendHandshake(let handshake):
@@ -78,7 +78,7 @@ struct PeerConnectionPairTests {
             }
         }
 
-        private mutating func react(to event: PeerEvent, now: NIODeadline) {
+        private mutating func react(to event: PeerEvent, now: Instant) {
             switch event {
             case .peerPieces, .peerHas, .peerUnchoked, .allowedFast:
                 if wanted.contains(where: { machine.peerPieces?[Int($0.piece)] ?? false }) {
@@ -116,7 +116,7 @@ struct PeerConnectionPairTests {
             for block in blocks where requested.remove(block) != nil { wanted.insert(block, at: 0) }
         }
 
-        private mutating func requestMore(now: NIODeadline) {
+        private mutating func requestMore(now: Instant) {
             var index = 0
             while requested.count < 6 && index < wanted.count {
                 let block = wanted[index]
@@ -133,7 +133,7 @@ struct PeerConnectionPairTests {
         }
 
         /// Serves one queued request, and chokes when told to.
-        mutating func serveOne(now: NIODeadline) {
+        mutating func serveOne(now: Instant) {
             guard !toServe.isEmpty else { return }
             let block = toServe.removeFirst()
             let actions = machine.sendBlock(block, data: WireFixtures.blockData(block), now: now)
@@ -147,7 +147,7 @@ struct PeerConnectionPairTests {
 
         /// Reads what arrived: the handshake (an incoming side reads its head first and answers
         /// before the peer id), then messages.
-        mutating func process(now: NIODeadline) {
+        mutating func process(now: Instant) {
             do {
                 if !shookHands {
                     if incoming {

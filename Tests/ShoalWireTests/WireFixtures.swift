@@ -21,7 +21,7 @@ enum WireFixtures {
     }
 
     /// A time `seconds` after zero.
-    static func at(_ seconds: Int64) -> NIODeadline { .uptimeNanoseconds(UInt64(seconds) * 1_000_000_000) }
+    static func at(_ seconds: Int64) -> Instant { .zero + .seconds(seconds) }
 
     /// Deterministic block contents: a function of where the bytes are.
     static func blockData(_ block: BlockRequest) -> ByteBuffer {
