@@ -21,12 +21,14 @@ public struct FileLayout: Hashable, Sendable {
 
     /// The files, as in ``InfoDictionary/files``: paths, lengths, offsets in the piece space, attributes.
     public let files: [TorrentFile]
+    /// How the piece space divides into pieces and blocks.
+    public let geometry: PieceGeometry
     /// Bytes per piece (all but the last).
-    public let pieceLength: Int
+    public var pieceLength: Int { geometry.pieceLength }
     /// The length of the piece space, padding and v2 gaps included.
-    public let totalLength: Int64
+    public var totalLength: Int64 { geometry.totalLength }
     /// The number of pieces.
-    public let pieceCount: Int
+    public var pieceCount: Int { geometry.pieceCount }
 
     /// For each file, the offset just past its last byte in the piece space. Non-decreasing.
     private let ends: [Int64]
@@ -54,21 +56,15 @@ public struct FileLayout: Hashable, Sendable {
             ends.append(previousEnd)
         }
         self.files = files
-        self.pieceLength = pieceLength
         self.ends = ends
-        self.totalLength = previousEnd
-        self.pieceCount = Int((previousEnd + Int64(pieceLength) - 1) / Int64(pieceLength))
+        self.geometry = PieceGeometry(pieceLength: pieceLength, totalLength: previousEnd)
     }
 
     // MARK: Pieces and blocks
 
     /// The length of piece `piece`: ``pieceLength`` for all but the last, which may be shorter.
     /// Zero for an index out of range.
-    public func length(ofPiece piece: Int) -> Int {
-        guard piece >= 0, piece < pieceCount else { return 0 }
-        if piece < pieceCount - 1 { return pieceLength }
-        return Int(totalLength - Int64(piece) * Int64(pieceLength))
-    }
+    public func length(ofPiece piece: Int) -> Int { geometry.length(ofPiece: piece) }
 
     /// Where piece `piece` lies in the piece space (empty for an index out of range).
     public func range(ofPiece piece: Int) -> Range<Int64> {
@@ -78,9 +74,7 @@ public struct FileLayout: Hashable, Sendable {
     }
 
     /// The number of 16 KiB blocks in piece `piece` (the last may be short).
-    public func blockCount(ofPiece piece: Int) -> Int {
-        (length(ofPiece: piece) + Self.blockLength - 1) / Self.blockLength
-    }
+    public func blockCount(ofPiece piece: Int) -> Int { geometry.blockCount(ofPiece: piece) }
 
     /// The length of block `block` of piece `piece`: 16 KiB, or less for the last block of a piece.
     /// Zero for an index out of range.

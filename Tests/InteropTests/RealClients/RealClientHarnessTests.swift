@@ -97,6 +97,7 @@ enum RealClientHarness {
                 throw RealClientError("\(error)\nseed: \(seed)")
             }
             let transfer = clock.now - leechStarted
+            let total = clock.now - started
             do {
                 try assertSameFiles(
                     source: fixture.content(in: fixture.seedData), downloaded: fixture.content(in: download),
@@ -117,7 +118,8 @@ enum RealClientHarness {
             print(
                 "RealClientHarness: \(seedKind) -> \(leechKind) (\(leecherDials ? "leecher" : "seed") dials): "
                     + "seed ready in \(String(format: "%.2f", seconds.seedReady)) s, "
-                    + "\(fixture.totalSize) B downloaded in \(String(format: "%.2f", seconds.transfer)) s")
+                    + "\(fixture.totalSize) B downloaded in \(String(format: "%.2f", seconds.transfer)) s, "
+                    + "\(String(format: "%.2f", Self.seconds(total))) s from the first start to completion")
             return seconds
         }
     }

@@ -13,8 +13,9 @@ uTP, plain BitTorrent (no encryption), several connections per IP allowed (every
 127.0.0.1). The peers given with --connect are dialled with connect_peer, again every second
 while the torrent has no peer at all.
 
-Exit status: 0 when a leecher completed (or a seed reached --max-seconds), 2 on bad arguments or
-a listen failure, 3 when a leecher ran out of time, 4 when a seed's data does not check out.
+Exit status: 0 when a leecher completed (or a seed reached --max-seconds), 1 on a storage error
+of a leecher, 2 on bad arguments or a listen failure, 3 when a leecher ran out of time, 4 when a
+seed's data does not check out. Peers connecting and leaving are logged on stderr.
 Run it with Debian's /usr/bin/python3, which has python3-libtorrent.
 """
 import argparse
@@ -156,6 +157,7 @@ def main():
                 return 2
             elif isinstance(alert, lt.torrent_checked_alert):
                 checked = True
+                last_status = 0.0  # say so at once: a seed is ready now
             elif isinstance(alert, lt.cache_flushed_alert):
                 flushed = True
             elif isinstance(alert, (lt.file_error_alert, lt.torrent_error_alert)):

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import ShoalSwarm
+@testable import ShoalCore
 
 @Suite("PieceGeometry")
 struct PieceGeometryTests {

@@ -1,5 +1,3 @@
-import ShoalCore
-
 /// How a torrent's bytes divide into pieces and blocks: every piece is `pieceLength` bytes but the last, and
 /// every block is 16 KiB but the last of each piece (BEP 3: requests of 16 KiB; the last piece may be short).
 public struct PieceGeometry: Hashable, Sendable {
@@ -18,6 +16,14 @@ public struct PieceGeometry: Hashable, Sendable {
         self.pieceCount = pieceCount
         self.pieceLength = pieceLength
         self.totalLength = totalLength
+    }
+
+    /// The geometry of `totalLength` bytes in pieces of `pieceLength` (which must be positive).
+    public init(pieceLength: Int, totalLength: Int64) {
+        precondition(pieceLength > 0 && totalLength >= 0, "piece length must be positive, total length not negative")
+        self.pieceLength = pieceLength
+        self.totalLength = totalLength
+        self.pieceCount = Int((totalLength + Int64(pieceLength) - 1) / Int64(pieceLength))
     }
 
     /// The geometry of a torrent's piece space.
