@@ -58,7 +58,11 @@ let package = Package(
         ),
         .target(
             name: "ShoalSwarm",
-            dependencies: ["ShoalCore", "ShoalWire"],
+            dependencies: [
+                "ShoalCore",
+                "ShoalWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -85,6 +89,7 @@ let package = Package(
         ),
         .target(
             name: "ShoalTestSupport",
+            dependencies: ["ShoalCore"],
             path: "Tests/ShoalTestSupport",
             swiftSettings: strictSettings
         ),
@@ -108,7 +113,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ShoalSwarmTests",
-            dependencies: ["ShoalSwarm", "ShoalCore", "ShoalTestSupport"],
+            dependencies: [
+                "ShoalSwarm", "ShoalCore", "ShoalWire", "ShoalTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

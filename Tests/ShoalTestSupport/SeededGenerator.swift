@@ -1,17 +1,4 @@
-/// SplitMix64: a small deterministic generator, so that property tests are repeatable from a seed.
-public struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
+import ShoalCore
 
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A value in `0..<bound`.
-    public mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
+/// The tests' seeded generator: the same SplitMix64 the cores use.
+public typealias SeededGenerator = SplitMix64
