@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "ShoalStorage", targets: ["ShoalStorage"]),
         .library(name: "ShoalWire", targets: ["ShoalWire"]),
         .library(name: "ShoalSwarm", targets: ["ShoalSwarm"]),
+        .library(name: "ShoalNIO", targets: ["ShoalNIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
@@ -66,6 +67,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ShoalNIO",
+            dependencies: [
+                "ShoalCore", "ShoalStorage", "ShoalSwarm", "ShoalWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ShoalFuzzChecks",
             dependencies: [
                 "ShoalBencode", "ShoalCore", "ShoalWire",
@@ -83,7 +93,10 @@ let package = Package(
                 "ShoalBencode",
                 "ShoalCore",
                 "ShoalStorage",
+                "ShoalSwarm",
+                "ShoalNIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -48,6 +48,8 @@ public struct TorrentStateMachine: Sendable {
         var address: PeerAddress
         var machine: PeerConnection.StateMachine
         var decoder: PeerMessageDecoder
+        /// Bytes received but not yet decoded: a message split across reads waits here for its rest.
+        var inbound = ByteBuffer()
         var handshaken = false
         var received: RateEstimator
         var sent: RateEstimator
@@ -130,34 +132,41 @@ public struct TorrentStateMachine: Sendable {
     // MARK: - Bytes from a peer
 
     /// Bytes arrived from a peer: the handshake first, then messages, each fed to its wire machine.
+    /// Bytes that do not yet make a whole message are kept for the next call.
     public mutating func received(_ bytes: inout ByteBuffer, from key: PeerKey, now: Instant) -> [TorrentAction] {
+        guard peers[key] != nil else { return [] }
+        // Work on the buffer outside the dictionary, so that appending and decoding never copy it.
+        var inbound = ByteBuffer()
+        swap(&inbound, &peers[key]!.inbound)
+        inbound.writeBuffer(&bytes)
         var actions: [TorrentAction] = []
-        while var peer = peers[key] {
-            if !peer.handshaken {
-                let handshake: Handshake?
-                do {
-                    handshake = try Handshake.decode(from: &bytes)
-                } catch {
-                    return actions + forget(key, misbehaved: true, now: now) + [.close(key)]
+        while peers[key] != nil {
+            let step: [PeerAction]
+            do throws(WireError) {
+                if !peers[key]!.handshaken {
+                    guard let handshake = try Handshake.decode(from: &inbound) else { break }
+                    peers[key]!.handshaken = true
+                    step = peers[key]!.machine.receivedHandshake(handshake, now: now)
+                } else {
+                    var decoder = peers[key]!.decoder
+                    let message = try decoder.next(from: &inbound)
+                    peers[key]!.decoder = decoder
+                    guard let message else { break }
+                    step = peers[key]!.machine.received(message, now: now)
                 }
-                guard let handshake else { return actions }
-                peer.handshaken = true
-                let wire = peer.machine.receivedHandshake(handshake, now: now)
-                peers[key] = peer
-                actions += perform(wire, for: key, now: now)
-                continue
-            }
-            let message: PeerMessage?
-            do {
-                message = try peer.decoder.next(from: &bytes)
             } catch {
-                return actions + forget(key, misbehaved: true, now: now) + [.close(key)]
+                let address = peers[key]?.address
+                actions += forget(key, misbehaved: true, now: now) + [.close(key)]
+                if error.disposition == .ban, let address {
+                    planner.ban(address)
+                    actions.append(.ban(address))
+                }
+                return actions
             }
-            peers[key] = peer
-            guard let message else { return actions }
-            let wire = peers[key]!.machine.received(message, now: now)
-            actions += perform(wire, for: key, now: now)
+            actions += perform(step, for: key, now: now)
         }
+        inbound.discardReadBytes()
+        peers[key]?.inbound = inbound
         return actions
     }
 

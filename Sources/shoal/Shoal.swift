@@ -1,9 +1,9 @@
 import ArgumentParser
 
 @main
-struct Shoal: ParsableCommand {
+struct Shoal: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoal",
-        abstract: "A BitTorrent engine.",
-        subcommands: [CreateCommand.self, InfoCommand.self])
+        abstract: "A BitTorrent engine: create, inspect, download and seed torrents.",
+        subcommands: [CreateCommand.self, InfoCommand.self, GetCommand.self, SeedCommand.self])
 }

@@ -1,0 +1,31 @@
+import NIOCore
+import ShoalSwarm
+
+/// The channel handler of one peer connection: hands every byte to the torrent's runtime and tells it
+/// when the connection ends. It decides nothing; the torrent state machine does.
+final class PeerChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let runtime: TorrentRuntime
+    private let key: PeerKey
+
+    init(runtime: TorrentRuntime, key: PeerKey) {
+        self.runtime = runtime
+        self.key = key
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        runtime.received(&bytes, from: key)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        runtime.closed(key)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A reset or a broken pipe ends the connection; the state machine learns of it through channelInactive.
+        context.close(promise: nil)
+    }
+}
