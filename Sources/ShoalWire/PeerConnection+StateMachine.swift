@@ -325,8 +325,10 @@ extension PeerConnection {
             // The first message: only a bitfield, have all or have none may say what the peer has;
             // anything else (but extension messages, port and keep-alives) means it has nothing.
             switch message {
-            case .bitfield, .haveAll, .haveNone:
+            case .haveAll, .haveNone:
                 guard !active.receivedFirstMessage else { return fail(.lateBitfield) }
+            case .bitfield:
+                break
             case .keepAlive, .extended, .port, .unknown:
                 break
             default:
@@ -342,6 +344,26 @@ extension PeerConnection {
             switch message {
             case .keepAlive, .unknown:
                 break
+
+            case .bitfield(let bytes) where active.receivedFirstMessage:
+                // aria2 sends its bitfield after its extension handshake and interest, once it has some
+                // pieces. Read a late bitfield as haves: it can add pieces, never take them away.
+                guard let count = active.peerPieces.known?.count,
+                    let field = Bitfield(count: count, bytes: bytes.readableBytesView)
+                else {
+                    failing(WireError(.lateBitfield, messageID: message.id))
+                    break
+                }
+                for index in field.setIndices {
+                    do {
+                        if try active.peerPieces.have(UInt32(index), maxBytes: limits.maxBitfieldBytes) {
+                            output.emit(.peerHas(piece: UInt32(index)))
+                        }
+                    } catch {
+                        failing(error)
+                        break
+                    }
+                }
 
             case .bitfield(let bytes):
                 active.receivedFirstMessage = true

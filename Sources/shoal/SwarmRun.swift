@@ -58,12 +58,12 @@ struct SwarmRun {
         } catch {
             throw Terminal.fail("cannot listen on port \(port): \(error)")
         }
-        print("Listening on port \(listener.port); \(have.setCount) of \(have.count) pieces verified")
+        Terminal.line("Listening on port \(listener.port); \(have.setCount) of \(have.count) pieces verified")
         runtime.start(peers: peers)
 
         var failure: StorageError?
         var completed = have.isComplete
-        if completed { print("Complete: seeding") }
+        if completed { Terminal.line("Complete: seeding") }
         if !completed || keepSeeding {
             for await report in reports {
                 switch report {
@@ -74,7 +74,7 @@ struct SwarmRun {
                 case .completed:
                     completed = true
                     progress.finish()
-                    print("Complete: all \(have.count) pieces verified")
+                    Terminal.line("Complete: all \(have.count) pieces verified")
                 case .failed(let error):
                     failure = error
                 }
@@ -138,7 +138,7 @@ final class Progress: Sendable {
         if Terminal.stderrIsTerminal {
             Terminal.writeStderr("\r\u{1B}[2K" + line)
         } else {
-            print(line)
+            Terminal.line(line)
         }
     }
 }

@@ -16,6 +16,13 @@ enum Terminal {
         writeStderr("shoal: error: \(message)\n")
     }
 
+    /// A line on standard output, written at once (print buffers when stdout is a pipe, and a script
+    /// waiting for "Listening on port" must see it when it happens).
+    static func line(_ text: String) {
+        var text = text + "\n"
+        text.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
+    }
+
     static func writeStderr(_ text: String) {
         var text = text
         text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }

@@ -175,8 +175,24 @@ struct PeerConnectionStateMachineTests {
         var machine = Self.connected(first: nil)
         let actions = machine.received(.interested, now: WireFixtures.at(1))
         #expect(Self.events(actions) == [.peerPieces(Bitfield(count: 10)), .peerInterested])
-        let reply = machine.received(.bitfield(Bitfield(count: 10)), now: WireFixtures.at(1))
-        #expect(Self.closeReason(reply)?.code == .lateBitfield)
+        let late = machine.received(.haveAll, now: WireFixtures.at(1))
+        #expect(Self.closeReason(late)?.code == .lateBitfield)
+    }
+
+    /// aria2 sends its bitfield after its extension handshake and `interested`, once it has pieces: a late
+    /// bitfield adds pieces (as haves) and never takes any away.
+    @Test func aLateBitfieldAddsPieces() {
+        var machine = Self.connected(first: nil)
+        _ = machine.received(.interested, now: WireFixtures.at(1))
+        _ = machine.received(.have(piece: 1), now: WireFixtures.at(1))
+        var field = Bitfield(count: 10)
+        field.set(2)
+        field.set(5)
+        let reply = machine.received(.bitfield(field), now: WireFixtures.at(2))
+        #expect(Self.events(reply) == [.peerHas(piece: 2), .peerHas(piece: 5)])
+        #expect(machine.peerPieces?.setIndices == [1, 2, 5])
+        let wrongSize = machine.received(.bitfield(Bitfield(count: 17)), now: WireFixtures.at(3))
+        #expect(Self.closeReason(wrongSize) != nil)
     }
 
     /// Transmission sends its extension handshake before its bitfield.
