@@ -313,16 +313,15 @@ public struct TorrentStateMachine: Sendable {
     }
 
     private mutating func handle(_ event: PeerEvent, from key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard var peer = peers[key] else { return [] }
+        // The peer is changed in place (`peers[key]!`): a copy held across a change would copy its queues.
+        guard peers[key] != nil else { return [] }
         switch event {
         case .peerPieces(let bitfield):
-            peer.pieces = bitfield
-            peers[key] = peer
+            peers[key]!.pieces = bitfield
             if bitfield.isComplete { picker.peerHasAll(key) } else { picker.peerBitfield(bitfield, peer: key) }
             return updateInterest(key, now: now)
         case .peerHas(let piece):
-            guard peer.pieces.set(Int(piece)) else { return [] }
-            peers[key] = peer
+            guard peers[key]!.pieces.set(Int(piece)) else { return [] }
             picker.peerHas(Int(piece), peer: key)
             return updateInterest(key, now: now)
         case .peerUnchoked, .allowedFast:
@@ -339,30 +338,26 @@ public struct TorrentStateMachine: Sendable {
             return fillRequests(key, now: now)
         case .blockReceived(let request, let data):
             let block = request.block
-            peer.received.record(block.length, now: now)
-            peer.lastBlockReceived = now
-            peers[key] = peer
+            peers[key]!.received.record(block.length, now: now)
+            peers[key]!.lastBlockReceived = now
             let arrival = picker.blockReceived(block, from: key)
             var actions: [TorrentAction] = []
             if arrival.isNew { actions.append(.write(block, data)) }
             for other in arrival.cancels where other != key {
-                guard var holder = peers[other] else { continue }
-                let wire = holder.machine.cancel(request, now: now)
-                peers[other] = holder
+                guard peers[other] != nil else { continue }
+                let wire = peers[other]!.machine.cancel(request, now: now)
                 actions += perform(wire, for: other, now: now)
             }
             return actions + fillRequests(key, now: now)
         case .blockRequested(let request):
             let block = request.block
             guard configuration.geometry.blockIndex(of: block) != nil, have[block.piece] else {
-                let wire = peer.machine.rejectRequest(request, now: now)
-                peers[key] = peer
+                let wire = peers[key]!.machine.rejectRequest(request, now: now)
                 return perform(wire, for: key, now: now)
             }
             return [.read(key, block)]
         case .extensionHandshake(let handshake):
-            peer.requestLimit = handshake.requestQueueLength
-            peers[key] = peer
+            peers[key]!.requestLimit = handshake.requestQueueLength
             return []
         case .peerInterested:
             // A free slot need not wait for the next rechoke.
@@ -376,30 +371,37 @@ public struct TorrentStateMachine: Sendable {
 
     /// Interested exactly when the peer has a piece we want.
     private mutating func updateInterest(_ key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard var peer = peers[key] else { return [] }
+        guard let peer = peers[key] else { return [] }
         let wanted = !have.isComplete && picker.wantsAny(of: peer.pieces)
         guard wanted != peer.machine.amInterested else { return fillRequests(key, now: now) }
-        let wire = peer.machine.setInterested(wanted, now: now)
-        peers[key] = peer
+        let wire = peers[key]!.machine.setInterested(wanted, now: now)
         return perform(wire, for: key, now: now) + fillRequests(key, now: now)
     }
 
     /// Keeps the peer's request queue as deep as its rate asks (about 3 s of data).
     private mutating func fillRequests(_ key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard var peer = peers[key], peer.machine.amInterested, !peer.machine.peerChoking else { return [] }
-        let rate = peer.received.rate(now: now)
-        let depth = configuration.queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
-        let missing = depth - peer.machine.outstandingRequests.count
-        guard missing > 0 else { return [] }
+        // Read what is needed first, so that the peer is then changed in place: a copy of it held
+        // across the change would copy its request queues on every block.
+        guard let want = requestNeed(key, now: now) else { return [] }
         let blocks = picker.requestBlocks(
-            for: key, peerHas: peer.pieces, count: missing, fast: picker.isFast(downloadRate: rate), random: &random)
+            for: key, peerHas: want.pieces, count: want.count, fast: picker.isFast(downloadRate: want.rate),
+            random: &random)
         var wire: [PeerAction] = []
         for block in blocks {
             guard let request = BlockRequest(block) else { continue }
-            wire += peer.machine.request(request, now: now)
+            wire += peers[key]!.machine.request(request, now: now)
         }
-        peers[key] = peer
         return perform(wire, for: key, now: now)
+    }
+
+    /// How many more blocks the peer should be asked for, from which pieces, at what rate it sends.
+    private func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double)? {
+        guard let peer = peers[key], peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
+        let rate = peer.received.rate(now: now)
+        let missing =
+            configuration.queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
+            - peer.machine.outstandingRequests.count
+        return missing > 0 ? (missing, peer.pieces, rate) : nil
     }
 
     private mutating func rechoke(now: Instant) -> [TorrentAction] {
@@ -414,19 +416,14 @@ public struct TorrentStateMachine: Sendable {
         }
         let decision = choker.rechoke(peers: stats, now: now, seeding: have.isComplete, random: &random)
         var actions: [TorrentAction] = []
-        for key in decision.newlyChoked {
-            guard var peer = peers[key] else { continue }
-            let wire = peer.machine.choke(now: now)
-            peer.unchokedSince = nil
-            peers[key] = peer
-            actions += perform(wire, for: key, now: now)
-        }
-        for key in decision.newlyUnchoked {
-            guard var peer = peers[key] else { continue }
-            let wire = peer.machine.unchoke(now: now)
-            peer.unchokedSince = now
-            peers[key] = peer
-            actions += perform(wire, for: key, now: now)
+        for (keys, unchoke) in [(decision.newlyChoked, false), (decision.newlyUnchoked, true)] {
+            for key in keys {
+                guard var peer = peers[key] else { continue }
+                let wire = unchoke ? peer.machine.unchoke(now: now) : peer.machine.choke(now: now)
+                peer.unchokedSince = unchoke ? now : nil
+                peers[key] = peer
+                actions += perform(wire, for: key, now: now)
+            }
         }
         return actions
     }
