@@ -154,7 +154,9 @@ extension PeerConnection {
         /// Our pieces (nil while the piece count is unknown).
         public var ourPieces: Bitfield? { local.ourPieces }
         /// The torrent's piece count, once known.
-        public var pieceCount: Int? { local.ourPieces?.count }
+        public var pieceCount: Int? {
+            @inline(never) get { local.ourPieces?.count }
+        }
         /// We choke the peer (BEP 3 `am_choking`; connections start choked).
         public var amChoking: Bool { local.amChoking }
         /// We are interested in the peer (`am_interested`).
@@ -655,6 +657,8 @@ extension PeerConnection {
         /// Let the peer request `piece` while we choke it (BEP 6 `allowed fast`; the torrent
         /// computes the canonical set). Only with the fast extension.
         public mutating func allowFast(piece: UInt32, now: Instant) -> [PeerAction] {
+            // `pieceCount` is not inlined here: Swift 6.3's optimizer fails its own ownership check
+            // ("Found ownership error") on this function when it is.
             let pieceCount = self.pieceCount
             return modifyActive(now: now) { active, output in
                 guard active.fast, Self.isValid(piece: piece, pieceCount: pieceCount),
