@@ -99,14 +99,6 @@ public struct TorrentPathError: Error, Hashable, Sendable, CustomStringConvertib
 
     /// The component quoted, with control characters escaped so that printing it is harmless.
     static func printable(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars.prefix(80) {
-            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                output += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + (text.unicodeScalars.count > 80 ? "…\"" : "\"")
+        "\"" + PrintableText.escaped(text, limit: 80) + "\""
     }
 }

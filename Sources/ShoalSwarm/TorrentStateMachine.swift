@@ -138,7 +138,14 @@ public struct TorrentStateMachine: Sendable {
         // Work on the buffer outside the dictionary, so that appending and decoding never copy it.
         var inbound = ByteBuffer()
         swap(&inbound, &peers[key]!.inbound)
-        inbound.writeBuffer(&bytes)
+        if inbound.readableBytes == 0 {
+            // Nothing pending (the usual case): decode from the received buffer itself, so blocks are
+            // slices of what the socket read and no byte is copied.
+            inbound = bytes
+            bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
+        } else {
+            inbound.writeBuffer(&bytes)
+        }
         var actions: [TorrentAction] = []
         while peers[key] != nil {
             let step: [PeerAction]

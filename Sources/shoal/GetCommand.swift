@@ -66,12 +66,7 @@ extension SwarmRun {
             guard let address = PeerAddress(text) else { throw Terminal.fail("--peer \(text): not HOST:PORT") }
             addresses.append(address)
         }
-        let bytes: [UInt8]
-        do { bytes = try WholeFile.read(torrent, limit: InfoCommand.maxTorrentBytes) } catch {
-            throw Terminal.fail(error.description)
-        }
-        let metainfo: Metainfo
-        do { metainfo = try Metainfo(parsing: bytes) } catch { throw Terminal.fail("\(torrent): \(error)") }
-        return SwarmRun(metainfo: metainfo, directory: directory, port: port, peers: addresses)
+        return SwarmRun(
+            metainfo: try TorrentFileLoader.load(torrent), directory: directory, port: port, peers: addresses)
     }
 }

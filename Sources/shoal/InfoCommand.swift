@@ -14,9 +14,6 @@ struct InfoCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    /// The largest .torrent file read (v2 torrents of huge content carry large piece layers).
-    static let maxTorrentBytes = 256 << 20
-
     func run() throws {
         let report: TorrentReport
         if source.lowercased().hasPrefix("magnet:") {
@@ -26,12 +23,7 @@ struct InfoCommand: ParsableCommand {
                 throw Terminal.fail(error.description)
             }
         } else {
-            let bytes = try Self.read(source)
-            do {
-                report = TorrentReport(try Metainfo(parsing: bytes))
-            } catch {
-                throw Terminal.fail("\(source): \(error)")
-            }
+            report = TorrentReport(try TorrentFileLoader.load(source))
         }
         if json {
             let encoder = JSONEncoder()
@@ -40,20 +32,6 @@ struct InfoCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(report.text, terminator: "")
-        }
-    }
-
-    private static func read(_ path: String) throws -> [UInt8] {
-        do {
-            return try WholeFile.read(path, limit: maxTorrentBytes)
-        } catch {
-            switch error.code {
-            case .isDirectory: throw Terminal.fail("\(path) is a directory, not a .torrent file")
-            case .fileNotFound: throw Terminal.fail("\(path): no such file")
-            case .invalidArgument:
-                throw Terminal.fail("\(path): larger than \(Terminal.size(Int64(maxTorrentBytes))), not a torrent")
-            default: throw Terminal.fail(error.description)
-            }
         }
     }
 }

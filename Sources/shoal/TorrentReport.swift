@@ -86,7 +86,7 @@ struct TorrentReport: Encodable {
         func line(_ label: String, _ value: String?) {
             if let value { lines.append("\(label + String(repeating: " ", count: max(1, 14 - label.count)))\(value)") }
         }
-        line("Name:", name.map(Self.printable))
+        line("Name:", name.map { PrintableText.escaped($0) })
         line("Info-hash v1:", infoHashV1)
         line("Info-hash v2:", infoHashV2)
         if kind == "torrent" {
@@ -97,9 +97,9 @@ struct TorrentReport: Encodable {
             line("Pieces:", "\(pieceCount) of \(Terminal.size(Int64(pieceLength))) (\(pieceLength) bytes)")
         }
         line("Private:", `private`.map { $0 ? "yes" : "no" })
-        line("Source:", source.map(Self.printable))
-        line("Comment:", comment.map(Self.printable))
-        line("Created by:", createdBy.map(Self.printable))
+        line("Source:", source.map { PrintableText.escaped($0) })
+        line("Comment:", comment.map { PrintableText.escaped($0) })
+        line("Created by:", createdBy.map { PrintableText.escaped($0) })
         line("Created on:", creationDate.map {
             Date(timeIntervalSince1970: TimeInterval($0)).formatted(.iso8601)
         })
@@ -107,15 +107,15 @@ struct TorrentReport: Encodable {
         lines.append("")
         lines.append("Trackers:" + (trackers.isEmpty ? " none" : ""))
         for (index, tier) in trackers.enumerated() {
-            for url in tier { lines.append("  tier \(index + 1): \(Self.printable(url))") }
+            for url in tier { lines.append("  tier \(index + 1): \(PrintableText.escaped(url))") }
         }
         if !webSeeds.isEmpty {
             lines.append("Web seeds:")
-            for url in webSeeds { lines.append("  \(Self.printable(url))") }
+            for url in webSeeds { lines.append("  \(PrintableText.escaped(url))") }
         }
         if let peers, !peers.isEmpty {
             lines.append("Peers:")
-            for peer in peers { lines.append("  \(Self.printable(peer))") }
+            for peer in peers { lines.append("  \(PrintableText.escaped(peer))") }
         }
         if let selectOnly { line("Select only:", selectOnly.joined(separator: ",")) }
         if let files {
@@ -140,22 +140,9 @@ struct TorrentReport: Encodable {
             var notes: [String] = []
             if file.padding { notes.append("padding") }
             if let attributes = file.attributes, !file.padding { notes.append("attr \(attributes)") }
-            if let target = file.symlinkTarget { notes.append("-> \(Self.printable(target))") }
+            if let target = file.symlinkTarget { notes.append("-> \(PrintableText.escaped(target))") }
             let suffix = notes.isEmpty ? "" : " [\(notes.joined(separator: ", "))]"
-            lines.append("  \(Self.printable(file.path)) (\(Terminal.size(file.length)))\(suffix)")
+            lines.append("  \(PrintableText.escaped(file.path)) (\(Terminal.size(file.length)))\(suffix)")
         }
-    }
-
-    /// Text from a torrent with control characters escaped, so printing it cannot drive the terminal.
-    static func printable(_ text: String) -> String {
-        var output = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                output += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                output.unicodeScalars.append(scalar)
-            }
-        }
-        return output
     }
 }
