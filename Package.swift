@@ -143,6 +143,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "ShoalNIOTests",
+            dependencies: [
+                "ShoalNIO", "ShoalSwarm", "ShoalStorage", "ShoalWire", "ShoalCore", "ShoalTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "InteropTests",
             dependencies: ["ShoalCore", "ShoalTestSupport"],
             // Helper programs the tests run (Python for libtorrent), found through #filePath.
