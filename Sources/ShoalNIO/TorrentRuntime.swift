@@ -91,6 +91,13 @@ public final class TorrentRuntime: Sendable {
         }
     }
 
+    /// Changes which pieces are wanted (one priority per piece).
+    public func setPiecePriorities(_ priorities: [PiecePriority]) {
+        eventLoop.execute {
+            self.apply { $0.setPiecePriorities(priorities, now: Self.now()) }
+        }
+    }
+
     /// A connection the listener accepted for this torrent.
     func accepted(_ channel: any Channel) {
         eventLoop.preconditionInEventLoop()

@@ -25,13 +25,16 @@ public struct TorrentStateMachine: Sendable {
         /// Block payload per second this torrent may send and ask for; nil: no limit.
         public var uploadRateLimit: Int64?
         public var downloadRateLimit: Int64?
+        /// One priority per piece (see ``FileLayout/piecePriorities(files:)``); nil: every piece normal.
+        public var piecePriorities: [PiecePriority]?
         public var seed: UInt64
 
         public init(
             infoHash: Digest20, peerID: PeerID, geometry: PieceGeometry, pieceHashes: [UInt8],
             connections: ConnectionPlanner.Limits = .init(), choker: Choker.Configuration = .init(),
             picker: PiecePicker.Configuration = .init(), queueDepth: RequestQueueDepth = .init(),
-            maxBadPieces: Int = 2, uploadRateLimit: Int64? = nil, downloadRateLimit: Int64? = nil, seed: UInt64 = 0
+            maxBadPieces: Int = 2, uploadRateLimit: Int64? = nil, downloadRateLimit: Int64? = nil,
+            piecePriorities: [PiecePriority]? = nil, seed: UInt64 = 0
         ) {
             self.infoHash = infoHash
             self.peerID = peerID
@@ -44,6 +47,7 @@ public struct TorrentStateMachine: Sendable {
             self.maxBadPieces = maxBadPieces
             self.uploadRateLimit = uploadRateLimit
             self.downloadRateLimit = downloadRateLimit
+            self.piecePriorities = piecePriorities
             self.seed = seed
         }
     }
@@ -91,6 +95,8 @@ public struct TorrentStateMachine: Sendable {
     /// Blocks asked of us that wait for upload tokens, oldest first (`uploadWaiting[uploadWaitingHead...]`).
     private var uploadWaiting: [(key: PeerKey, block: Block)] = []
     private var uploadWaitingHead = 0
+    /// Whether `.completed` was emitted (or nothing was wanted from the start).
+    private var finishedAnnounced: Bool
 
     /// A torrent that has the pieces in `have` (all verified) and wants the rest.
     public init(configuration: Configuration, have: Bitfield) {
@@ -98,12 +104,17 @@ public struct TorrentStateMachine: Sendable {
         self.configuration = configuration
         self.have = have
         self.picker = PiecePicker(geometry: configuration.geometry, have: have, configuration: configuration.picker)
+        if let priorities = configuration.piecePriorities { picker.setPriorities(priorities) }
+        self.finishedAnnounced = picker.remainingCount == 0
         self.choker = Choker(configuration: configuration.choker)
         self.planner = ConnectionPlanner(limits: configuration.connections)
         self.random = SplitMix64(seed: configuration.seed)
     }
 
+    /// Every piece is verified.
     public var isComplete: Bool { have.isComplete }
+    /// Every wanted piece (priority above skip) is verified.
+    public var isFinished: Bool { picker.remainingCount == 0 }
     public var connectedPeers: Int { peers.count }
 
     // MARK: - Connections
@@ -222,7 +233,10 @@ public struct TorrentStateMachine: Sendable {
                 actions += perform(wire, for: key, now: now)
                 actions += updateInterest(key, now: now)
             }
-            if have.isComplete { actions.append(.completed) }
+            if isFinished, !finishedAnnounced {
+                finishedAnnounced = true
+                actions.append(.completed)
+            }
         } else {
             totals.wasted += Int64(configuration.geometry.length(ofPiece: piece))
             for contributor in picker.pieceFailed(piece) {
@@ -286,6 +300,23 @@ public struct TorrentStateMachine: Sendable {
         downloadBucket = configuration.downloadRateLimit.map { Self.bucket(rate: $0, now: now) }
         var actions = releaseUploads(now: now)
         for key in peers.keys.sorted() { actions += fillRequests(key, now: now) }
+        return actions
+    }
+
+    /// Changes what is wanted: one priority per piece (a list of another length is ignored). Interest
+    /// follows; `.completed` comes when every wanted piece is verified.
+    public mutating func setPiecePriorities(_ priorities: [PiecePriority], now: Instant) -> [TorrentAction] {
+        guard priorities.count == have.count else { return [] }
+        configuration.piecePriorities = priorities
+        picker.setPriorities(priorities)
+        var actions: [TorrentAction] = []
+        if isFinished, !finishedAnnounced {
+            finishedAnnounced = true
+            actions.append(.completed)
+        } else if !isFinished {
+            finishedAnnounced = false
+        }
+        for key in peers.keys.sorted() { actions += updateInterest(key, now: now) }
         return actions
     }
 
@@ -474,7 +505,7 @@ public struct TorrentStateMachine: Sendable {
     /// Interested exactly when the peer has a piece we want.
     private mutating func updateInterest(_ key: PeerKey, now: Instant) -> [TorrentAction] {
         guard let peer = peers[key] else { return [] }
-        let wanted = !have.isComplete && picker.wantsAny(of: peer.pieces)
+        let wanted = !isFinished && picker.wantsAny(of: peer.pieces)
         guard wanted != peer.machine.amInterested else { return fillRequests(key, now: now) }
         let wire = peers[key]!.machine.setInterested(wanted, now: now)
         return perform(wire, for: key, now: now) + fillRequests(key, now: now)
@@ -528,7 +559,7 @@ public struct TorrentStateMachine: Sendable {
                 connectedSince: peer.connectedSince, lastBlockReceived: peer.lastBlockReceived,
                 unchokedSince: peer.unchokedSince, bytesSent: peer.bytesSent)
         }
-        let decision = choker.rechoke(peers: stats, now: now, seeding: have.isComplete, random: &random)
+        let decision = choker.rechoke(peers: stats, now: now, seeding: isFinished, random: &random)
         var actions: [TorrentAction] = []
         for (keys, unchoke) in [(decision.newlyChoked, false), (decision.newlyUnchoked, true)] {
             for key in keys {
