@@ -89,6 +89,8 @@ struct MemorySwarm {
         var verified: Set<Int> = []
         var banned: Set<PeerAddress> = []
         var blocksServed = 0
+        /// `.completed` actions seen.
+        var completions = 0
     }
 
     /// A connection end: which node and which key it has for the peer.
@@ -101,7 +103,7 @@ struct MemorySwarm {
     private(set) var nodes: [Node] = []
     private var links: [End: End] = [:]
     private var pending: [(node: Int, action: TorrentAction)] = []
-    private var now = Instant.zero + .seconds(1)
+    private(set) var now = Instant.zero + .seconds(1)
 
     init(content: Content) {
         self.content = content
@@ -109,12 +111,15 @@ struct MemorySwarm {
 
     func node(_ index: Int) -> Node { nodes[index] }
 
-    mutating func addNode(complete: Bool, corrupt: Bool = false) -> Int {
+    mutating func addNode(
+        complete: Bool, corrupt: Bool = false, configure: (inout TorrentStateMachine.Configuration) -> Void = { _ in }
+    ) -> Int {
         let index = nodes.count
         var random = SeededGenerator(seed: UInt64(index + 100))
-        let configuration = TorrentStateMachine.Configuration(
+        var configuration = TorrentStateMachine.Configuration(
             infoHash: content.infoHash, peerID: PeerID.shoal(using: &random), geometry: content.geometry,
             pieceHashes: content.pieceHashes, seed: UInt64(index))
+        configure(&configuration)
         var data = complete ? content.bytes : [UInt8](repeating: 0, count: content.bytes.count)
         if corrupt { for index in stride(from: 0, to: data.count, by: 997) { data[index] ^= 0xFF } }
         nodes.append(
@@ -123,6 +128,16 @@ struct MemorySwarm {
                     configuration: configuration, have: Bitfield(count: content.geometry.pieceCount, allSet: complete)),
                 address: PeerAddress("10.0.0.\(index + 1):6881")!, data: data, corrupt: corrupt))
         return index
+    }
+
+    /// Runs `body` on a node's state machine (for controls the tests exercise).
+    mutating func mutateMachine(_ node: Int, _ body: (inout TorrentStateMachine) -> [TorrentAction]) -> [TorrentAction] {
+        body(&nodes[node].machine)
+    }
+
+    /// Queues actions a node's machine returned.
+    mutating func enqueue(_ actions: [TorrentAction], at node: Int) {
+        pending += actions.map { (node, $0) }
     }
 
     /// `from` learns `to`'s address and dials it.
@@ -195,7 +210,7 @@ struct MemorySwarm {
         case .verified(let piece):
             nodes[index].verified.insert(piece)
         case .completed:
-            break
+            nodes[index].completions += 1
         }
         pending += results.map { (index, $0) }
     }
