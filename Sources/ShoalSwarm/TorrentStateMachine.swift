@@ -496,8 +496,20 @@ public struct TorrentStateMachine: Sendable {
             // A free slot need not wait for the next rechoke.
             let unchoked = peers.values.filter { !$0.machine.amChoking }.count
             return unchoked < configuration.choker.regularSlots ? rechoke(now: now) : []
+        case .snubbed:
+            // Nothing came for a minute although blocks were asked: cancel them so that other peers can
+            // fetch them (a late answer is still taken); it gets one request at a time until it sends again.
+            let stuck = peers[key]!.machine.outstandingRequests.map(\.block)
+            var wire: [PeerAction] = []
+            for request in stuck {
+                wire += peers[key]!.machine.cancel(request, now: now)
+                _ = picker.requestFailed(request.block, peer: key)
+            }
+            var actions = perform(wire, for: key, now: now)
+            for other in peers.keys.sorted() where other != key { actions += fillRequests(other, now: now) }
+            return actions
         case .connected, .peerNotInterested, .suggested, .unexpectedBlock, .unexpectedReject,
-            .requestCancelled, .snubbed, .unsnubbed, .extensionMessage, .dhtPort:
+            .requestCancelled, .unsnubbed, .extensionMessage, .dhtPort:
             return []
         }
     }
@@ -545,7 +557,8 @@ public struct TorrentStateMachine: Sendable {
         guard let peer = peers[key], peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
         let rate = peer.received.rate(now: now)
         let outstanding = peer.machine.outstandingRequestCount
-        let missing = configuration.queueDepth.depth(rate: rate, peerLimit: peer.requestLimit) - outstanding
+        let depth = peer.machine.isSnubbed ? 1 : configuration.queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
+        let missing = depth - outstanding
         return missing > 0 ? (missing, peer.pieces, rate, outstanding == 0) : nil
     }
 

@@ -88,6 +88,23 @@ struct TorrentStateMachineControlTests {
         #expect(swarm.node(leecher).completions == 2)
     }
 
+    @Test func blocksAskedOfAPeerThatNeverAnswersGoToOthers() throws {
+        let content = Content(totalLength: 300_000, pieceLength: 16384, seed: 18)
+        var swarm = MemorySwarm(content: content)
+        let mute = swarm.addNode(complete: true, mute: true)
+        let honest = swarm.addNode(complete: true)
+        // Without endgame, only the snub (no block for 60 s) can free what the mute peer was asked.
+        let leecher = swarm.addNode(complete: false) { $0.picker.endgame = false }
+        swarm.introduce(leecher, to: mute)
+        try swarm.run(until: { swarm in
+            swarm.node(leecher).machine.statistics(now: swarm.now).peers.contains { !$0.peerChoking }
+        })
+        swarm.introduce(leecher, to: honest)
+        try swarm.run(until: { $0.node(leecher).machine.isComplete })
+        #expect(swarm.node(leecher).hasContent(content))
+        #expect(swarm.node(mute).blocksServed == 0)
+    }
+
     @Test func statisticsCountWhatMovedBetweenWhom() throws {
         let content = Content(totalLength: 400_000, pieceLength: 16384, seed: 16)
         var swarm = MemorySwarm(content: content)

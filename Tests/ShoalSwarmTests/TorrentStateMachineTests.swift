@@ -91,6 +91,8 @@ struct MemorySwarm {
         var blocksServed = 0
         /// `.completed` actions seen.
         var completions = 0
+        /// Takes requests and never answers them.
+        var mute = false
     }
 
     /// A connection end: which node and which key it has for the peer.
@@ -112,7 +114,7 @@ struct MemorySwarm {
     func node(_ index: Int) -> Node { nodes[index] }
 
     mutating func addNode(
-        complete: Bool, corrupt: Bool = false, configure: (inout TorrentStateMachine.Configuration) -> Void = { _ in }
+        complete: Bool, corrupt: Bool = false, mute: Bool = false, configure: (inout TorrentStateMachine.Configuration) -> Void = { _ in }
     ) -> Int {
         let index = nodes.count
         var random = SeededGenerator(seed: UInt64(index + 100))
@@ -126,7 +128,7 @@ struct MemorySwarm {
             Node(
                 machine: TorrentStateMachine(
                     configuration: configuration, have: Bitfield(count: content.geometry.pieceCount, allSet: complete)),
-                address: PeerAddress("10.0.0.\(index + 1):6881")!, data: data, corrupt: corrupt))
+                address: PeerAddress("10.0.0.\(index + 1):6881")!, data: data, corrupt: corrupt, mute: mute))
         return index
     }
 
@@ -199,6 +201,7 @@ struct MemorySwarm {
             nodes[index].data.replaceSubrange(start..<(start + bytes.count), with: bytes)
             results = nodes[index].machine.blockWritten(block, now: now)
         case .read(let key, let block):
+            if nodes[index].mute { break }
             let start = block.piece * content.geometry.pieceLength + block.offset
             let buffer = ByteBuffer(bytes: nodes[index].data[start..<(start + block.length)])
             nodes[index].blocksServed += 1
