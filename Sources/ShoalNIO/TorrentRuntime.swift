@@ -191,7 +191,7 @@ public final class TorrentRuntime: Sendable {
     private func connect(_ key: PeerKey, to address: PeerAddress) {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(10))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         let future: EventLoopFuture<any Channel>
         do {
             future = bootstrap.connect(to: try address.socketAddress)

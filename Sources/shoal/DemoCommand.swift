@@ -49,7 +49,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let work: String
         if let directory {
-            do { try SampleContent.makeDirectories(directory) } catch {
+            do { try Directories.make(directory) } catch {
                 throw Terminal.fail("cannot make \(directory): \(error)")
             }
             work = directory

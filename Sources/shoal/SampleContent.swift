@@ -52,18 +52,8 @@ enum SampleContent {
     }
 
     private static func create(_ path: String) throws -> FileDescriptor {
-        try makeDirectories(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]))
+        try Directories.make(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]))
         return try FileDescriptor.open(
             FilePath(path), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-    }
-
-    static func makeDirectories(_ path: String) throws {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw Errno(rawValue: errno)
-            }
-        }
     }
 }

@@ -121,6 +121,9 @@ struct SwarmRun {
             downloadRateLimit: options.maxDownload, piecePriorities: piecePriorities, seed: random.next())
         let machine = TorrentStateMachine(configuration: configuration, have: have)
         let storage = PieceStorage(layout: layout, directory: directory)
+        do { try Directories.make(directory) } catch {
+            throw Terminal.fail("cannot make the directory \(directory): \(error)")
+        }
         if !machine.isFinished {
             do { try storage.createEmptyFiles() } catch { throw Terminal.fail(error.description) }
         }
@@ -189,7 +192,7 @@ struct SwarmRun {
         ticker.cancel()
         progress.finish()
         await torrent.stop()
-        await saveResume(torrent, pool: pool)
+        let saved = await saveResume(torrent, pool: pool)
         let finalHave = try? await torrent.runtime.have().get()
         if let statistics = try? await torrent.runtime.statistics().get() {
             Terminal.line(
@@ -202,14 +205,18 @@ struct SwarmRun {
             throw Terminal.fail("\(failure.description) (verified pieces are kept; run again to resume)")
         }
         if interrupted != nil {
-            Terminal.line("Stopped: \(finalHave?.setCount ?? 0) of \(layout.pieceCount) pieces verified; resume data saved")
+            Terminal.line(
+                "Stopped: \(finalHave?.setCount ?? 0) of \(layout.pieceCount) pieces verified; "
+                    + (saved ? "resume data saved" : "resume data NOT saved"))
             if !finished { throw ExitCode(130) }
         }
     }
 
     /// Saves what is verified, after putting the data on disk, off the event loop; a failure is a warning.
-    private func saveResume(_ torrent: RunningTorrent, pool: NIOThreadPool) async {
-        guard let have = try? await torrent.runtime.have().get() else { return }
+    /// Returns whether it was saved.
+    @discardableResult
+    private func saveResume(_ torrent: RunningTorrent, pool: NIOThreadPool) async -> Bool {
+        guard let have = try? await torrent.runtime.have().get() else { return false }
         let layout = layout
         let directory = directory
         let infoHash = infoHash
@@ -221,8 +228,10 @@ struct SwarmRun {
                 try ResumeData.capture(infoHash: infoHash, verified: have, layout: layout, directory: directory)
                     .save(to: path)
             }
+            return true
         } catch {
             Terminal.printError("cannot save resume data to \(path): \(error)")
+            return false
         }
     }
 

@@ -19,6 +19,8 @@ final class LibtorrentClient: RealClient {
     let workDirectory: URL
     let lifetime: Duration
     let preset: Preset
+    /// The most payload bytes per second it uploads, to all peers together (loopback ones included); nil: no limit.
+    let uploadLimit: Int?
     private let run = Mutex(ClientRun())
 
     /// The script, found from this file's path.
@@ -26,10 +28,11 @@ final class LibtorrentClient: RealClient {
         Interop.packageRoot.appendingPathComponent("Tests/InteropTests/Scripts/lt_peer.py")
     }
 
-    init(workDirectory: URL, lifetime: Duration = .seconds(300), preset: Preset = .loopback) {
+    init(workDirectory: URL, lifetime: Duration = .seconds(300), preset: Preset = .loopback, uploadLimit: Int? = nil) {
         self.workDirectory = workDirectory
         self.lifetime = lifetime
         self.preset = preset
+        self.uploadLimit = uploadLimit
     }
 
     deinit { stop() }
@@ -79,6 +82,7 @@ final class LibtorrentClient: RealClient {
             "--max-seconds", "\(lifetime.components.seconds)",
         ]
         for peer in peers { arguments += ["--connect", peer.description] }
+        if let uploadLimit { arguments += ["--upload-limit", "\(uploadLimit)"] }
         let process = try BackgroundProcess(
             name: "libtorrent \(role.rawValue)", executable: Interop.systemPython, arguments: arguments,
             logDirectory: workDirectory, environment: cleanChildEnvironment(),

@@ -51,6 +51,9 @@ def arguments():
     p.add_argument("--interval", type=float, default=0.5, help="seconds between status lines")
     p.add_argument("--preset", choices=["loopback", "high-performance"], default="loopback",
                    help="high-performance: libtorrent's high_performance_seed() under the loopback settings")
+    p.add_argument("--upload-limit", type=int, default=0,
+                   help="upload at most this many payload bytes per second to all peers together (0: no limit);"
+                        " applies to loopback peers too (libtorrent exempts local peers from the global limit)")
     p.add_argument("--stay", action="store_true",
                    help="a leecher keeps running (seeding) after it completes, until --max-seconds")
     return p.parse_args()
@@ -76,7 +79,7 @@ def settings_for(args):
         "enable_incoming_utp": False,
         "enable_outgoing_utp": False,
         "allow_multiple_connections_per_ip": True,
-        "upload_rate_limit": 0,
+        "upload_rate_limit": max(0, args.upload_limit),
         "download_rate_limit": 0,
         "out_enc_policy": 2,  # pe_disabled: plain BitTorrent
         "in_enc_policy": 1,   # pe_enabled: accept both
@@ -131,6 +134,12 @@ def main():
         return 2
 
     ses = lt.session(settings_for(args))
+    if args.upload_limit > 0:
+        # Peers on local networks, loopback included, are in the "local" peer class, which the
+        # session-wide upload_rate_limit does not cover: limit that class too.
+        local = ses.get_peer_class(ses.local_peer_class_id)
+        local["upload_limit"] = args.upload_limit
+        ses.set_peer_class(ses.local_peer_class_id, local)
     params = lt.add_torrent_params()
     params.ti = info
     params.save_path = args.save_path
