@@ -135,30 +135,35 @@ public struct TorrentStateMachine: Sendable {
     /// Bytes that do not yet make a whole message are kept for the next call.
     public mutating func received(_ bytes: inout ByteBuffer, from key: PeerKey, now: Instant) -> [TorrentAction] {
         guard peers[key] != nil else { return [] }
-        // Work on the buffer outside the dictionary, so that appending and decoding never copy it.
+        // Messages are decoded from the received buffer itself, so blocks are slices of what the socket read
+        // and no byte is copied. Only a message split across reads waits in the peer's `inbound`, and takes
+        // from the next read just the bytes that complete it (`PeerMessageFraming`).
         var inbound = ByteBuffer()
         swap(&inbound, &peers[key]!.inbound)
-        if inbound.readableBytes == 0 {
-            // Nothing pending (the usual case): decode from the received buffer itself, so blocks are
-            // slices of what the socket read and no byte is copied.
-            inbound = bytes
-            bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
-        } else {
-            inbound.writeBuffer(&bytes)
-        }
         var actions: [TorrentAction] = []
         while peers[key] != nil {
+            if inbound.readableBytes == 0 {
+                guard bytes.readableBytes > 0 else { break }
+                inbound = bytes
+                bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
+            } else {
+                PeerMessageFraming.complete(&inbound, from: &bytes, handshake: !peers[key]!.handshaken)
+            }
             let step: [PeerAction]
             do throws(WireError) {
                 if !peers[key]!.handshaken {
-                    guard let handshake = try Handshake.decode(from: &inbound) else { break }
+                    guard let handshake = try Handshake.decode(from: &inbound) else {
+                        if bytes.readableBytes > 0 { continue } else { break }
+                    }
                     peers[key]!.handshaken = true
                     step = peers[key]!.machine.receivedHandshake(handshake, now: now)
                 } else {
                     var decoder = peers[key]!.decoder
                     let message = try decoder.next(from: &inbound)
                     peers[key]!.decoder = decoder
-                    guard let message else { break }
+                    guard let message else {
+                        if bytes.readableBytes > 0 { continue } else { break }
+                    }
                     step = peers[key]!.machine.received(message, now: now)
                 }
             } catch {
@@ -172,8 +177,9 @@ public struct TorrentStateMachine: Sendable {
             }
             actions += perform(step, for: key, now: now)
         }
-        inbound.discardReadBytes()
-        peers[key]?.inbound = inbound
+        if let handshaken = peers[key]?.handshaken {
+            peers[key]!.inbound = PeerMessageFraming.keepPartial(inbound, handshake: !handshaken)
+        }
         return actions
     }
 
@@ -301,7 +307,10 @@ public struct TorrentStateMachine: Sendable {
                 handshake.write(to: &buffer)
                 actions.append(.send(key, buffer))
             case .send(let message):
-                actions.append(.send(key, message.encoded))
+                // A block goes out from its own buffer, after its header: it is never copied.
+                let parts = message.encodedParts
+                actions.append(.send(key, parts.head))
+                if let body = parts.body { actions.append(.send(key, body)) }
             case .close(let error):
                 let misbehaved = error.disposition == .ban
                 let address = peers[key]?.address
