@@ -25,7 +25,17 @@ public final class TorrentRuntime: Sendable {
         var writes = DiskLane()
         /// Reads for peers.
         var reads = DiskLane()
+        /// Bytes of blocks queued or being written.
+        var unwrittenBytes = 0
+        /// Reading from peers is paused until the disk catches up.
+        var readsPaused = false
     }
+
+    /// Received blocks waiting for the disk, in bytes, at which reading from peers pauses (the kernel's socket
+    /// buffers and TCP flow control then hold the peers back), and below which it resumes. Bounds memory
+    /// whatever the torrent's size or the disk's speed (libtorrent's `max_queued_disk_bytes`).
+    static let unwrittenHighWater = 8 << 20
+    static let unwrittenLowWater = 4 << 20
 
     public let eventLoop: any EventLoop
     private let group: any EventLoopGroup
@@ -125,6 +135,7 @@ public final class TorrentRuntime: Sendable {
                 break
             case .write(let block, let data):
                 writes.append(.write(block, data))
+                state.value.unwrittenBytes += data.readableBytes
             case .read(let key, let block):
                 reads.append(.read(key, block))
             case .hash(let piece):
@@ -139,6 +150,25 @@ public final class TorrentRuntime: Sendable {
         for key in flush { state.value.channels[key]?.flush() }
         if !writes.isEmpty { submit(writes, to: .writes) }
         if !reads.isEmpty { submit(reads, to: .reads) }
+        applyBackpressure()
+    }
+
+    /// Pauses reading from every peer while too many received blocks wait for the disk; resumes once
+    /// they drain.
+    private func applyBackpressure() {
+        let unwritten = state.value.unwrittenBytes
+        let pause: Bool
+        if !state.value.readsPaused && unwritten > Self.unwrittenHighWater {
+            pause = true
+        } else if state.value.readsPaused && unwritten < Self.unwrittenLowWater {
+            pause = false
+        } else {
+            return
+        }
+        state.value.readsPaused = pause
+        for channel in state.value.channels.values {
+            try? channel.syncOptions?.setOption(.autoRead, value: !pause)
+        }
     }
 
     // MARK: - Storage
@@ -193,6 +223,7 @@ public final class TorrentRuntime: Sendable {
         for result in results {
             switch result {
             case .written(let block):
+                state.value.unwrittenBytes -= block.length
                 actions += state.value.machine.blockWritten(block, now: now)
             case .read(let key, let block, let data):
                 actions += state.value.machine.blockRead(block, data: data, for: key, now: now)
@@ -238,6 +269,7 @@ public final class TorrentRuntime: Sendable {
 
     private func attach(_ channel: any Channel, key: PeerKey) {
         state.value.channels[key] = channel
+        if state.value.readsPaused { try? channel.syncOptions?.setOption(.autoRead, value: false) }
         report(.peerCount(state.value.channels.count))
         do {
             try channel.pipeline.syncOperations.addHandler(PeerChannelHandler(runtime: self, key: key))
