@@ -19,6 +19,13 @@ final class PeerChannelHandler: ChannelInboundHandler {
         runtime.received(&bytes, from: key)
     }
 
+    /// Back-pressure: while the peer does not take what we send (the channel's write buffer is above its
+    /// high-water mark), its further requests are not read, so it cannot make us buffer without bound.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        try? context.channel.syncOptions?.setOption(.autoRead, value: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         runtime.closed(key)
         context.fireChannelInactive()

@@ -94,6 +94,30 @@ public final class TorrentRuntime: Sendable {
         }
     }
 
+    /// What has moved so far, and with whom.
+    public func statistics() -> EventLoopFuture<TorrentStatistics> {
+        eventLoop.submit { self.state.value.machine.statistics(now: Self.now()) }
+    }
+
+    /// The torrent's verified pieces now.
+    public func have() -> EventLoopFuture<Bitfield> {
+        eventLoop.submit { self.state.value.machine.have }
+    }
+
+    /// Changes the rate limits (bytes of block payload per second; nil: none).
+    public func setRateLimits(upload: Int64?, download: Int64?) {
+        eventLoop.execute {
+            self.apply { $0.setRateLimits(upload: upload, download: download, now: Self.now()) }
+        }
+    }
+
+    /// Changes which pieces are wanted (one priority per piece).
+    public func setPiecePriorities(_ priorities: [PiecePriority]) {
+        eventLoop.execute {
+            self.apply { $0.setPiecePriorities(priorities, now: Self.now()) }
+        }
+    }
+
     /// A connection the listener accepted for this torrent.
     func accepted(_ channel: any Channel) {
         eventLoop.preconditionInEventLoop()

@@ -60,6 +60,9 @@ public struct ConnectionPlanner: Sendable {
     private var nextSequence = 0
     private(set) var connectingCount = 0
     private(set) var connectedCount = 0
+    /// Hosts banned: a ban is of the IP address, since a peer that connects to us again comes from a
+    /// new port each time (as libtorrent's IP filter does; on loopback that bans every local peer).
+    private(set) var bannedHosts: Set<PeerAddress.Host> = []
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
@@ -80,7 +83,7 @@ public struct ConnectionPlanner: Sendable {
         guard room > 0 else { return [] }
         var due: [(address: PeerAddress, sequence: Int)] = []
         for (address, candidate) in candidates {
-            if case .idle(let notBefore) = candidate.state, notBefore <= now {
+            if case .idle(let notBefore) = candidate.state, notBefore <= now, !bannedHosts.contains(address.host) {
                 due.append((address, candidate.sequence))
             }
         }
@@ -109,6 +112,13 @@ public struct ConnectionPlanner: Sendable {
     /// A connection is established: an outgoing dial completed its handshake, or an incoming one
     /// arrived. Returns false when it must be refused (banned, a duplicate, or no room).
     public mutating func connected(_ address: PeerAddress, incoming: Bool, now: Instant) -> Bool {
+        guard !bannedHosts.contains(address.host) else {
+            if candidates[address]?.state == .connecting { connectingCount -= 1 }
+            if candidates[address] != nil, candidates[address]?.state != .connected {
+                candidates[address]?.state = .banned
+            }
+            return false
+        }
         if var candidate = candidates[address] {
             switch candidate.state {
             case .banned, .connected:
@@ -141,6 +151,7 @@ public struct ConnectionPlanner: Sendable {
         if candidate.strikes >= limits.maxFailures {
             candidate.state = .banned
             candidates[address] = candidate
+            bannedHosts.insert(address.host)
             return
         }
         candidate.state = .idle(notBefore: now + retryDelay(failures: max(candidate.strikes + 1, 1)))
@@ -149,6 +160,7 @@ public struct ConnectionPlanner: Sendable {
 
     /// Never again: the peer sent data that failed verification repeatedly, or attacked us.
     public mutating func ban(_ address: PeerAddress) {
+        bannedHosts.insert(address.host)
         switch candidates[address]?.state {
         case .connecting: connectingCount -= 1
         case .connected: connectedCount -= 1
@@ -160,7 +172,7 @@ public struct ConnectionPlanner: Sendable {
     }
 
     public func isBanned(_ address: PeerAddress) -> Bool {
-        candidates[address]?.state == .banned
+        candidates[address]?.state == .banned || bannedHosts.contains(address.host)
     }
 
     /// The earliest time at which a dial could become due (nil when nothing waits).

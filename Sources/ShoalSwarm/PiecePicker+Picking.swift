@@ -11,9 +11,12 @@ extension PiecePicker {
     ///     first trusts the counts: while no seed is connected, a piece that no reported peer has is skipped.)
     ///   - count: how many blocks to propose, usually the peer's queue depth minus its requests in flight.
     ///   - fast: the peer gets whole pieces to itself (`isFast(downloadRate:)` is one way to decide).
+    ///   - duplicates: whether endgame duplicates may be proposed now. A runtime allows them only when the peer
+    ///     would otherwise sit idle (nothing asked of it in flight): with deep request queues every block is
+    ///     requested long before the end, and duplicating at every pick would waste much of the bandwidth.
     ///   - random: the source of random-first picks and of ties between equally rare pieces.
     public mutating func pick(
-        for peer: PeerKey, peerHas: Bitfield, count: Int, fast: Bool = false,
+        for peer: PeerKey, peerHas: Bitfield, count: Int, fast: Bool = false, duplicates: Bool = true,
         random: inout some RandomNumberGenerator
     ) -> [Block] {
         guard count > 0, peerHas.count == geometry.pieceCount, remainingCount > 0, !peerHas.isEmpty else { return [] }
@@ -29,7 +32,7 @@ extension PiecePicker {
             pickNewPieces(peerHas: peerHas, count: count, into: &picked, random: &random)
         }
         pickPartials(.others, peer: peer, peerHas: peerHas, count: count, into: &picked)
-        if picked.isEmpty, configuration.endgame, isEndgame {
+        if picked.isEmpty, duplicates, configuration.endgame, isEndgame {
             pickDuplicates(peer: peer, peerHas: peerHas, count: count, into: &picked, random: &random)
         }
         return picked
@@ -38,10 +41,11 @@ extension PiecePicker {
     /// Picks and records in one step: `pick`, then `blockRequested` for each block. Returns the blocks to
     /// request.
     public mutating func requestBlocks(
-        for peer: PeerKey, peerHas: Bitfield, count: Int, fast: Bool = false,
+        for peer: PeerKey, peerHas: Bitfield, count: Int, fast: Bool = false, duplicates: Bool = true,
         random: inout some RandomNumberGenerator
     ) -> [Block] {
-        let blocks = pick(for: peer, peerHas: peerHas, count: count, fast: fast, random: &random)
+        let blocks = pick(
+            for: peer, peerHas: peerHas, count: count, fast: fast, duplicates: duplicates, random: &random)
         for block in blocks { blockRequested(block, by: peer, fast: fast) }
         return blocks
     }
@@ -169,7 +173,8 @@ extension PiecePicker {
         for index in 0..<blocks { picked.append(geometry.block(piece: piece, index: index)) }
     }
 
-    /// Endgame: blocks requested from other peers, those with the fewest requesters first, ties at random.
+    /// Endgame: blocks requested from other peers (fewer than `maxRequestersPerBlock`), those with the fewest
+    /// requesters first, ties at random.
     private func pickDuplicates(
         peer: PeerKey, peerHas: Bitfield, count: Int, into picked: inout [Block],
         random: inout some RandomNumberGenerator
@@ -178,7 +183,9 @@ extension PiecePicker {
         for partial in partials where priorities[partial.piece] != .skip && peerHas[partial.piece] {
             for index in partial.slots.indices {
                 let slot = partial.slots[index]
-                guard slot.state == .requested, !slot.isRequested(by: peer) else { continue }
+                guard slot.state == .requested, !slot.isRequested(by: peer),
+                    slot.requesterCount < configuration.maxRequestersPerBlock
+                else { continue }
                 let block = geometry.block(piece: partial.piece, index: index)
                 candidates.append((slot.requesterCount, random.next(), block))
             }

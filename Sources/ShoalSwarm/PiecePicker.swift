@@ -37,11 +37,16 @@ public struct PiecePicker: Sendable {
         public var sequential: Bool
         /// Request blocks from several peers at once when every block still needed is requested (BEP 3).
         public var endgame: Bool
+        /// In endgame, how many peers at most are asked for one block at the same time.
+        public var maxRequestersPerBlock: Int
 
-        public init(randomFirstPieces: Int = 4, sequential: Bool = false, endgame: Bool = true) {
+        public init(
+            randomFirstPieces: Int = 4, sequential: Bool = false, endgame: Bool = true, maxRequestersPerBlock: Int = 2
+        ) {
             self.randomFirstPieces = randomFirstPieces
             self.sequential = sequential
             self.endgame = endgame
+            self.maxRequestersPerBlock = max(1, maxRequestersPerBlock)
         }
     }
 

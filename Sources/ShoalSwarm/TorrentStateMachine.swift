@@ -22,13 +22,19 @@ public struct TorrentStateMachine: Sendable {
         public var queueDepth: RequestQueueDepth
         /// Pieces with bad data a peer may have contributed to before it is banned.
         public var maxBadPieces: Int
+        /// Block payload per second this torrent may send and ask for; nil: no limit.
+        public var uploadRateLimit: Int64?
+        public var downloadRateLimit: Int64?
+        /// One priority per piece (see ``FileLayout/piecePriorities(files:)``); nil: every piece normal.
+        public var piecePriorities: [PiecePriority]?
         public var seed: UInt64
 
         public init(
             infoHash: Digest20, peerID: PeerID, geometry: PieceGeometry, pieceHashes: [UInt8],
             connections: ConnectionPlanner.Limits = .init(), choker: Choker.Configuration = .init(),
             picker: PiecePicker.Configuration = .init(), queueDepth: RequestQueueDepth = .init(),
-            maxBadPieces: Int = 2, seed: UInt64 = 0
+            maxBadPieces: Int = 2, uploadRateLimit: Int64? = nil, downloadRateLimit: Int64? = nil,
+            piecePriorities: [PiecePriority]? = nil, seed: UInt64 = 0
         ) {
             self.infoHash = infoHash
             self.peerID = peerID
@@ -39,6 +45,9 @@ public struct TorrentStateMachine: Sendable {
             self.picker = picker
             self.queueDepth = queueDepth
             self.maxBadPieces = maxBadPieces
+            self.uploadRateLimit = uploadRateLimit
+            self.downloadRateLimit = downloadRateLimit
+            self.piecePriorities = piecePriorities
             self.seed = seed
         }
     }
@@ -51,6 +60,8 @@ public struct TorrentStateMachine: Sendable {
         /// Bytes received but not yet decoded: a message split across reads waits here for its rest.
         var inbound = ByteBuffer()
         var handshaken = false
+        var peerID: PeerID?
+        var transfer = TorrentStatistics.Transfer()
         var received: RateEstimator
         var sent: RateEstimator
         var connectedSince: Instant
@@ -62,7 +73,7 @@ public struct TorrentStateMachine: Sendable {
         var requestLimit: Int?
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     public private(set) var have: Bitfield
     private(set) var picker: PiecePicker
     private var choker: Choker
@@ -76,6 +87,16 @@ public struct TorrentStateMachine: Sendable {
     /// Bad pieces each address contributed to.
     private var badPieces: [PeerAddress: Int] = [:]
     private var nextRechoke: Instant?
+    /// Byte counts for the statistics (per peer id, kept after peers leave).
+    private var totals = TorrentStatistics()
+    /// Rate limits; made on first use, when there is a `now` to start them at.
+    private var uploadBucket: TokenBucket?
+    private var downloadBucket: TokenBucket?
+    /// Blocks asked of us that wait for upload tokens, oldest first (`uploadWaiting[uploadWaitingHead...]`).
+    private var uploadWaiting: [(key: PeerKey, block: Block)] = []
+    private var uploadWaitingHead = 0
+    /// Whether `.completed` was emitted (or nothing was wanted from the start).
+    private var finishedAnnounced: Bool
 
     /// A torrent that has the pieces in `have` (all verified) and wants the rest.
     public init(configuration: Configuration, have: Bitfield) {
@@ -83,12 +104,17 @@ public struct TorrentStateMachine: Sendable {
         self.configuration = configuration
         self.have = have
         self.picker = PiecePicker(geometry: configuration.geometry, have: have, configuration: configuration.picker)
+        if let priorities = configuration.piecePriorities { picker.setPriorities(priorities) }
+        self.finishedAnnounced = picker.remainingCount == 0
         self.choker = Choker(configuration: configuration.choker)
         self.planner = ConnectionPlanner(limits: configuration.connections)
         self.random = SplitMix64(seed: configuration.seed)
     }
 
+    /// Every piece is verified.
     public var isComplete: Bool { have.isComplete }
+    /// Every wanted piece (priority above skip) is verified.
+    public var isFinished: Bool { picker.remainingCount == 0 }
     public var connectedPeers: Int { peers.count }
 
     // MARK: - Connections
@@ -156,6 +182,7 @@ public struct TorrentStateMachine: Sendable {
                         if bytes.readableBytes > 0 { continue } else { break }
                     }
                     peers[key]!.handshaken = true
+                    peers[key]!.peerID = handshake.peerID
                     step = peers[key]!.machine.receivedHandshake(handshake, now: now)
                 } else {
                     var decoder = peers[key]!.decoder
@@ -212,8 +239,12 @@ public struct TorrentStateMachine: Sendable {
                 actions += perform(wire, for: key, now: now)
                 actions += updateInterest(key, now: now)
             }
-            if have.isComplete { actions.append(.completed) }
+            if isFinished, !finishedAnnounced {
+                finishedAnnounced = true
+                actions.append(.completed)
+            }
         } else {
+            totals.wasted += Int64(configuration.geometry.length(ofPiece: piece))
             for contributor in picker.pieceFailed(piece) {
                 guard let address = peers[contributor]?.address else { continue }
                 let strikes = (badPieces[address] ?? 0) + 1
@@ -237,6 +268,9 @@ public struct TorrentStateMachine: Sendable {
         let wire = peer.machine.sendBlock(request, data: data, now: now)
         peer.bytesSent += Int64(block.length)
         peer.sent.record(block.length, now: now)
+        peer.transfer.uploaded += Int64(block.length)
+        totals.uploaded += Int64(block.length)
+        if let id = peer.peerID { totals.byPeerID[id, default: .init()].uploaded += Int64(block.length) }
         peers[key] = peer
         return perform(wire, for: key, now: now)
     }
@@ -255,7 +289,94 @@ public struct TorrentStateMachine: Sendable {
         if nextRechoke.map({ now >= $0 }) ?? true {
             actions += rechoke(now: now)
         }
+        actions += releaseUploads(now: now)
+        if configuration.downloadRateLimit != nil {
+            for key in peers.keys.sorted() { actions += fillRequests(key, now: now) }
+        }
         return actions + dial(now: now)
+    }
+
+    // MARK: - Rate limits and statistics
+
+    /// Changes the rate limits (bytes of block payload per second; nil: none).
+    public mutating func setRateLimits(upload: Int64?, download: Int64?, now: Instant) -> [TorrentAction] {
+        configuration.uploadRateLimit = upload.flatMap { $0 > 0 ? $0 : nil }
+        configuration.downloadRateLimit = download.flatMap { $0 > 0 ? $0 : nil }
+        uploadBucket = configuration.uploadRateLimit.map { Self.bucket(rate: $0, now: now) }
+        downloadBucket = configuration.downloadRateLimit.map { Self.bucket(rate: $0, now: now) }
+        var actions = releaseUploads(now: now)
+        for key in peers.keys.sorted() { actions += fillRequests(key, now: now) }
+        return actions
+    }
+
+    /// Changes what is wanted: one priority per piece (a list of another length is ignored). Interest
+    /// follows; `.completed` comes when every wanted piece is verified.
+    public mutating func setPiecePriorities(_ priorities: [PiecePriority], now: Instant) -> [TorrentAction] {
+        guard priorities.count == have.count else { return [] }
+        configuration.piecePriorities = priorities
+        picker.setPriorities(priorities)
+        var actions: [TorrentAction] = []
+        if isFinished, !finishedAnnounced {
+            finishedAnnounced = true
+            actions.append(.completed)
+        } else if !isFinished {
+            finishedAnnounced = false
+        }
+        for key in peers.keys.sorted() { actions += updateInterest(key, now: now) }
+        return actions
+    }
+
+    /// What has moved so far, and with whom.
+    public func statistics(now: Instant) -> TorrentStatistics {
+        var statistics = totals
+        statistics.piecesVerified = have.setCount
+        statistics.pieceCount = have.count
+        for key in peers.keys.sorted() {
+            guard let peer = peers[key] else { continue }
+            let down = peer.received.rate(now: now)
+            let up = peer.sent.rate(now: now)
+            statistics.downloadRate += down
+            statistics.uploadRate += up
+            statistics.peers.append(
+                .init(
+                    key: key, address: peer.address, peerID: peer.peerID, transfer: peer.transfer, downloadRate: down,
+                    uploadRate: up, pieces: peer.pieces.setCount, amChoking: peer.machine.amChoking,
+                    peerChoking: peer.machine.peerChoking))
+        }
+        return statistics
+    }
+
+    /// A token bucket for a rate limit: bursts of half a second's worth (two ticks, so that waiting
+    /// uploads released at a tick lose no tokens), and never less than a few blocks, so a block always fits.
+    private static func bucket(rate: Int64, now: Instant) -> TokenBucket {
+        TokenBucket(rate: rate, burst: max(rate / 2, Int64(4 * PieceGeometry.blockLength)), now: now)
+    }
+
+    /// Reads the blocks that wait for upload tokens, as far as the tokens go.
+    private mutating func releaseUploads(now: Instant) -> [TorrentAction] {
+        guard uploadWaitingHead < uploadWaiting.count else { return [] }
+        var actions: [TorrentAction] = []
+        var bucket = uploadBucket ?? configuration.uploadRateLimit.map { Self.bucket(rate: $0, now: now) }
+        while uploadWaitingHead < uploadWaiting.count {
+            let (key, block) = uploadWaiting[uploadWaitingHead]
+            // A request cancelled, rejected or of a peer gone meanwhile costs nothing.
+            guard let peer = peers[key], let request = BlockRequest(block), peer.machine.isRequestQueued(request) else {
+                uploadWaitingHead += 1
+                continue
+            }
+            if bucket != nil {
+                guard bucket!.available(now: now) >= block.length else { break }
+                _ = bucket!.consume(upTo: block.length, now: now)
+            }
+            uploadWaitingHead += 1
+            actions.append(.read(key, block))
+        }
+        uploadBucket = bucket
+        if uploadWaitingHead == uploadWaiting.count || uploadWaitingHead > 1024 {
+            uploadWaiting.removeFirst(uploadWaitingHead)
+            uploadWaitingHead = 0
+        }
+        return actions
     }
 
     // MARK: - Internals
@@ -356,6 +477,9 @@ public struct TorrentStateMachine: Sendable {
             let block = request.block
             peers[key]!.received.record(block.length, now: now)
             peers[key]!.lastBlockReceived = now
+            peers[key]!.transfer.downloaded += Int64(block.length)
+            totals.downloaded += Int64(block.length)
+            if let id = peers[key]!.peerID { totals.byPeerID[id, default: .init()].downloaded += Int64(block.length) }
             let arrival = picker.blockReceived(block, from: key)
             var actions: [TorrentAction] = []
             if arrival.isNew { actions.append(.write(block, data)) }
@@ -371,7 +495,9 @@ public struct TorrentStateMachine: Sendable {
                 let wire = peers[key]!.machine.rejectRequest(request, now: now)
                 return perform(wire, for: key, now: now)
             }
-            return [.read(key, block)]
+            guard configuration.uploadRateLimit != nil else { return [.read(key, block)] }
+            uploadWaiting.append((key, block))
+            return releaseUploads(now: now)
         case .extensionHandshake(let handshake):
             peers[key]!.requestLimit = handshake.requestQueueLength
             return []
@@ -379,8 +505,20 @@ public struct TorrentStateMachine: Sendable {
             // A free slot need not wait for the next rechoke.
             let unchoked = peers.values.filter { !$0.machine.amChoking }.count
             return unchoked < configuration.choker.regularSlots ? rechoke(now: now) : []
+        case .snubbed:
+            // Nothing came for a minute although blocks were asked: cancel them so that other peers can
+            // fetch them (a late answer is still taken); it gets one request at a time until it sends again.
+            let stuck = peers[key]!.machine.outstandingRequests.map(\.block)
+            var wire: [PeerAction] = []
+            for request in stuck {
+                wire += peers[key]!.machine.cancel(request, now: now)
+                _ = picker.requestFailed(request.block, peer: key)
+            }
+            var actions = perform(wire, for: key, now: now)
+            for other in peers.keys.sorted() where other != key { actions += fillRequests(other, now: now) }
+            return actions
         case .connected, .peerNotInterested, .suggested, .unexpectedBlock, .unexpectedReject,
-            .requestCancelled, .snubbed, .unsnubbed, .extensionMessage, .dhtPort:
+            .requestCancelled, .unsnubbed, .extensionMessage, .dhtPort:
             return []
         }
     }
@@ -388,7 +526,7 @@ public struct TorrentStateMachine: Sendable {
     /// Interested exactly when the peer has a piece we want.
     private mutating func updateInterest(_ key: PeerKey, now: Instant) -> [TorrentAction] {
         guard let peer = peers[key] else { return [] }
-        let wanted = !have.isComplete && picker.wantsAny(of: peer.pieces)
+        let wanted = !isFinished && picker.wantsAny(of: peer.pieces)
         guard wanted != peer.machine.amInterested else { return fillRequests(key, now: now) }
         let wire = peers[key]!.machine.setInterested(wanted, now: now)
         return perform(wire, for: key, now: now) + fillRequests(key, now: now)
@@ -398,10 +536,22 @@ public struct TorrentStateMachine: Sendable {
     private mutating func fillRequests(_ key: PeerKey, now: Instant) -> [TorrentAction] {
         // Read what is needed first, so that the peer is then changed in place: a copy of it held
         // across the change would copy its request queues on every block.
-        guard let want = requestNeed(key, now: now) else { return [] }
+        guard var want = requestNeed(key, now: now) else { return [] }
+        if let limit = configuration.downloadRateLimit {
+            // Ask for no more than the limit lets arrive: tokens are spent when a block is requested.
+            let blockBytes = PieceGeometry.blockLength
+            var bucket = downloadBucket ?? Self.bucket(rate: limit, now: now)
+            want.count = min(want.count, bucket.available(now: now) / blockBytes)
+            guard want.count > 0 else {
+                downloadBucket = bucket
+                return []
+            }
+            _ = bucket.consume(upTo: want.count * blockBytes, now: now)
+            downloadBucket = bucket
+        }
         let blocks = picker.requestBlocks(
             for: key, peerHas: want.pieces, count: want.count, fast: picker.isFast(downloadRate: want.rate),
-            random: &random)
+            duplicates: want.idle, random: &random)
         var wire: [PeerAction] = []
         for block in blocks {
             guard let request = BlockRequest(block) else { continue }
@@ -411,13 +561,14 @@ public struct TorrentStateMachine: Sendable {
     }
 
     /// How many more blocks the peer should be asked for, from which pieces, at what rate it sends.
-    private func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double)? {
+    /// `idle`: nothing asked of it is in flight (only then may endgame duplicate others' requests).
+    private func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double, idle: Bool)? {
         guard let peer = peers[key], peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
         let rate = peer.received.rate(now: now)
-        let missing =
-            configuration.queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
-            - peer.machine.outstandingRequests.count
-        return missing > 0 ? (missing, peer.pieces, rate) : nil
+        let outstanding = peer.machine.outstandingRequestCount
+        let depth = peer.machine.isSnubbed ? 1 : configuration.queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
+        let missing = depth - outstanding
+        return missing > 0 ? (missing, peer.pieces, rate, outstanding == 0) : nil
     }
 
     private mutating func rechoke(now: Instant) -> [TorrentAction] {
@@ -430,7 +581,7 @@ public struct TorrentStateMachine: Sendable {
                 connectedSince: peer.connectedSince, lastBlockReceived: peer.lastBlockReceived,
                 unchokedSince: peer.unchokedSince, bytesSent: peer.bytesSent)
         }
-        let decision = choker.rechoke(peers: stats, now: now, seeding: have.isComplete, random: &random)
+        let decision = choker.rechoke(peers: stats, now: now, seeding: isFinished, random: &random)
         var actions: [TorrentAction] = []
         for (keys, unchoke) in [(decision.newlyChoked, false), (decision.newlyUnchoked, true)] {
             for key in keys {

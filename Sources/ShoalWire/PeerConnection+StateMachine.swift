@@ -180,6 +180,13 @@ extension PeerConnection {
         public var outstandingRequests: [(block: BlockRequest, sentAt: Instant)] {
             (active?.outstanding ?? []).compactMap { $0.cancelledAt == nil ? ($0.block, $0.sentAt) : nil }
         }
+        /// How many of our requests await an answer (cancelled ones not included), without building a list.
+        public var outstandingRequestCount: Int {
+            guard let active else { return 0 }
+            var count = 0
+            for request in active.outstanding where request.cancelledAt == nil { count += 1 }
+            return count
+        }
         /// The peer's requests we have not answered, oldest first.
         public var peerRequests: [BlockRequest] { active?.peerRequests ?? [] }
         /// Pieces the peer lets us request while it chokes us (BEP 6).

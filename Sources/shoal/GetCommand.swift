@@ -1,11 +1,52 @@
 import ArgumentParser
 import ShoalCore
 import ShoalStorage
+import ShoalSwarm
+
+/// Options `shoal get` and `shoal seed` share.
+struct PeerOptions: ParsableArguments {
+    @Option(name: .customLong("peer"), help: "A peer to connect to, HOST:PORT ([::1]:6881 for IPv6); repeat for more.")
+    var peers: [String] = []
+
+    @Option(help: "The port to listen on (0: any free port).")
+    var port: Int = 6881
+
+    @Option(help: "Upload at most this many bytes per second, e.g. 500k or 2M (default: no limit).")
+    var maxUpload: ByteCount?
+
+    @Option(help: "Download at most this many bytes per second (default: no limit).")
+    var maxDownload: ByteCount?
+
+    @Flag(help: "Hash all data on disk instead of trusting resume data.")
+    var check = false
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        for text in peers where PeerAddress(text) == nil {
+            throw ValidationError("--peer \(text): not HOST:PORT (an IPv6 address goes in brackets: [::1]:6881)")
+        }
+    }
+
+    var swarmOptions: SwarmRun.Options {
+        var options = SwarmRun.Options()
+        options.port = port
+        options.peers = peers.compactMap(PeerAddress.init)
+        options.maxUpload = maxUpload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
+        options.maxDownload = maxDownload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
+        options.forceCheck = check
+        return options
+    }
+}
 
 struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
-        abstract: "Download a torrent from its peers, verify it, and exit when complete.")
+        abstract: "Download a torrent from its peers, verify it, and exit when complete.",
+        discussion: """
+            Progress is kept in a hidden resume file in the download directory (.INFOHASH.shoal-resume), \
+            saved every 30 s, on completion and on Ctrl-C: a restart trusts the files that did not change \
+            since and checks the others. File indices are those `shoal info` lists, from 0.
+            """)
 
     @Argument(help: "The .torrent file.")
     var torrent: String
@@ -13,27 +54,45 @@ struct GetCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The download directory (default: the current one).")
     var output: String = "."
 
-    @Option(name: .customLong("peer"), help: "A peer to connect to, HOST:PORT ([::1]:6881 for IPv6); repeat for more.")
-    var peers: [String] = []
-
-    @Option(help: "The port to listen on (0: any free port).")
-    var port: Int = 6881
+    @OptionGroup var peerOptions: PeerOptions
 
     @Flag(help: "Keep seeding after the download completes, until interrupted.")
     var seed = false
 
+    @Flag(help: "Fetch pieces in order (for playing while downloading) instead of rarest first.")
+    var sequential = false
+
+    @Option(name: .customLong("skip"), help: "Do not download this file (an index); repeat for more.")
+    var skipped: [Int] = []
+
+    @Option(name: .customLong("first"), help: "Download this file (an index) before the others; repeat for more.")
+    var first: [Int] = []
+
     func run() async throws {
-        let run = try SwarmRun.load(torrent: torrent, directory: output, port: port, peers: peers)
-        let layout = FileLayout(run.metainfo.info)
-        let have = try run.check(layout: layout)
-        try await run.run(have: have, layout: layout, keepSeeding: seed)
+        let metainfo = try TorrentFileLoader.load(torrent)
+        var options = peerOptions.swarmOptions
+        options.sequential = sequential
+        if !skipped.isEmpty || !first.isEmpty {
+            let count = metainfo.info.files.count
+            var priorities = Array(repeating: PiecePriority.normal, count: count)
+            for index in skipped + first where !(0..<count).contains(index) {
+                throw Terminal.fail("file index \(index) is out of range: the torrent has \(count) files (0 to \(count - 1))")
+            }
+            for index in first { priorities[index] = .high }
+            for index in skipped { priorities[index] = .skip }
+            options.filePriorities = priorities
+        }
+        let run = SwarmRun(metainfo: metainfo, directory: output, options: options)
+        let have = try run.startingPieces()
+        try await run.run(have: have, keepSeeding: seed)
     }
 }
 
 struct SeedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seed",
-        abstract: "Serve a complete download to peers, until interrupted.")
+        abstract: "Serve a complete download to peers, until interrupted.",
+        discussion: "The data is checked first, unless resume data says it is complete and unchanged.")
 
     @Argument(help: "The .torrent file.")
     var torrent: String
@@ -41,32 +100,14 @@ struct SeedCommand: AsyncParsableCommand {
     @Option(help: "The directory that holds the torrent's data.")
     var data: String
 
-    @Option(name: .customLong("peer"), help: "A peer to connect to, HOST:PORT; repeat for more.")
-    var peers: [String] = []
-
-    @Option(help: "The port to listen on (0: any free port).")
-    var port: Int = 6881
+    @OptionGroup var peerOptions: PeerOptions
 
     func run() async throws {
-        let run = try SwarmRun.load(torrent: torrent, directory: data, port: port, peers: peers)
-        let layout = FileLayout(run.metainfo.info)
-        let have = try run.check(layout: layout)
+        let run = SwarmRun(metainfo: try TorrentFileLoader.load(torrent), directory: data, options: peerOptions.swarmOptions)
+        let have = try run.startingPieces()
         guard have.isComplete else {
             throw Terminal.fail("\(data) holds \(have.setCount) of \(have.count) pieces of this torrent; seeding needs them all")
         }
-        try await run.run(have: have, layout: layout, keepSeeding: true)
-    }
-}
-
-extension SwarmRun {
-    static func load(torrent: String, directory: String, port: Int, peers: [String]) throws -> SwarmRun {
-        guard (0...65535).contains(port) else { throw Terminal.fail("--port must be between 0 and 65535") }
-        var addresses: [PeerAddress] = []
-        for text in peers {
-            guard let address = PeerAddress(text) else { throw Terminal.fail("--peer \(text): not HOST:PORT") }
-            addresses.append(address)
-        }
-        return SwarmRun(
-            metainfo: try TorrentFileLoader.load(torrent), directory: directory, port: port, peers: addresses)
+        try await run.run(have: have, keepSeeding: true)
     }
 }

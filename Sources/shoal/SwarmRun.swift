@@ -1,21 +1,88 @@
+import ArgumentParser
+import Dispatch
+import Glibc
 import NIOCore
 import NIOPosix
 import ShoalCore
 import ShoalNIO
 import ShoalStorage
 import ShoalSwarm
-import Synchronization
 
-/// What `shoal get` and `shoal seed` share: read the torrent, check the data already on disk, run the
-/// torrent on the network until it is complete (and then, when seeding, until interrupted).
+/// What `shoal get` and `shoal seed` share: read the torrent, find what is already on disk (resume data,
+/// else a check), run the torrent on the network until it is complete (and then, when seeding, until
+/// interrupted), saving resume data as it goes and when stopped.
 struct SwarmRun {
+    struct Options {
+        var port = 6881
+        var peers: [PeerAddress] = []
+        var maxUpload: Int64?
+        var maxDownload: Int64?
+        var sequential = false
+        /// One priority per file of the torrent; nil: every file normal.
+        var filePriorities: [PiecePriority]?
+        /// Hash everything on disk, ignoring resume data.
+        var forceCheck = false
+    }
+
+    /// How often resume data is saved while running.
+    static let resumeInterval = 30.0
+
     let metainfo: Metainfo
     let directory: String
-    let port: Int
-    let peers: [PeerAddress]
+    let options: Options
+    let layout: FileLayout
 
-    /// Verified pieces already on disk (all cores), with a line of progress.
-    func check(layout: FileLayout) throws -> Bitfield {
+    init(metainfo: Metainfo, directory: String, options: Options) {
+        self.metainfo = metainfo
+        self.directory = directory
+        self.options = options
+        self.layout = FileLayout(metainfo.info)
+    }
+
+    var infoHash: InfoHash { metainfo.infoHash }
+
+    /// The resume file: hidden beside the torrent's data, named by its info-hash.
+    var resumePath: String {
+        (directory.hasSuffix("/") ? directory : directory + "/") + ".\(infoHash.hex).shoal-resume"
+    }
+
+    var piecePriorities: [PiecePriority]? {
+        options.filePriorities.map { layout.piecePriorities(files: $0) }
+    }
+
+    // MARK: - What is on disk
+
+    /// The verified pieces on disk: trusted from resume data where the files are unchanged, hashed
+    /// (on every core) where they changed or when there is no usable resume data.
+    func startingPieces() throws -> Bitfield {
+        if !options.forceCheck, let resume = loadResume() {
+            let validation = resume.validate(against: layout, directory: directory)
+            var have = validation.trusted
+            if !validation.needsRecheck.isEmpty {
+                let changed = validation.changedFiles.count
+                Terminal.line("Resume data: \(changed) file\(changed == 1 ? "" : "s") changed since it was saved; checking")
+                let rechecked = try check(pieces: validation.needsRecheck)
+                for piece in rechecked.setIndices { _ = have.set(piece) }
+            }
+            Terminal.line("Resume data: \(validation.trusted.setCount) pieces trusted without reading")
+            return have
+        }
+        return try check(pieces: nil)
+    }
+
+    /// The saved resume data; nil when there is none (quietly) or it cannot be used (with a warning).
+    private func loadResume() -> ResumeData? {
+        do {
+            return try ResumeData.load(from: resumePath, infoHash: infoHash, layout: layout)
+        } catch {
+            if case .unreadable(let reason) = error.code, reason.code == .fileNotFound { return nil }
+            Terminal.printError("ignoring \(resumePath): \(error); checking the data")
+            return nil
+        }
+    }
+
+    /// Hashes `pieces` (nil: all) of the data on disk, with a progress bar on a terminal.
+    private func check(pieces: Bitfield?) throws -> Bitfield {
         let total = layout.totalLength
         let bar = Terminal.stderrIsTerminal ? ProgressBar(label: "Checking") : nil
         defer { bar?.finish() }
@@ -25,120 +92,148 @@ struct SwarmRun {
         }
         do {
             return try Recheck().verify(
-                layout: layout, pieceHashes: metainfo.info.pieceHashes, directory: directory, progress: progress)
+                layout: layout, pieceHashes: metainfo.info.pieceHashes, directory: directory, pieces: pieces,
+                progress: progress)
         } catch {
             throw Terminal.fail(error.description)
         }
     }
 
-    /// Runs until complete; with `keepSeeding`, until interrupted.
-    func run(have: Bitfield, layout: FileLayout, keepSeeding: Bool) async throws {
-        guard let infoHash = metainfo.infoHashV1 else { throw Terminal.fail("only v1 and hybrid torrents can be downloaded yet") }
+    // MARK: - Running
+
+    /// What the run loop waits for.
+    private enum Event: Sendable {
+        case report(TorrentRuntime.Report)
+        case tick
+        case interrupted(Int32)
+    }
+
+    /// Runs until complete; with `keepSeeding`, until interrupted. Ctrl-C (or SIGTERM) stops cleanly at
+    /// any time and keeps the resume data; interrupted before completion, the exit status is 130.
+    func run(have: Bitfield, keepSeeding: Bool) async throws {
+        guard let v1 = metainfo.infoHashV1 else { throw Terminal.fail("only v1 and hybrid torrents can be downloaded yet") }
         var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Terminal.now().bitPattern))
+        var picker = PiecePicker.Configuration()
+        picker.sequential = options.sequential
         let configuration = TorrentStateMachine.Configuration(
-            infoHash: infoHash, peerID: PeerID.shoal(using: &random), geometry: layout.geometry,
-            pieceHashes: metainfo.info.pieceHashes, seed: random.next())
+            infoHash: v1, peerID: PeerID.shoal(using: &random), geometry: layout.geometry,
+            pieceHashes: metainfo.info.pieceHashes, picker: picker, uploadRateLimit: options.maxUpload,
+            downloadRateLimit: options.maxDownload, piecePriorities: piecePriorities, seed: random.next())
         let machine = TorrentStateMachine(configuration: configuration, have: have)
         let storage = PieceStorage(layout: layout, directory: directory)
-        if !have.isComplete {
+        if !machine.isFinished {
             do { try storage.createEmptyFiles() } catch { throw Terminal.fail(error.description) }
         }
 
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let signals = Self.watchSignals { continuation.yield(.interrupted($0)) }
+        defer { for source in signals { source.cancel() } }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
-        let progress = Progress(total: have.count, have: have.setCount, totalBytes: layout.totalLength)
-        let (reports, continuation) = AsyncStream.makeStream(of: TorrentRuntime.Report.self)
-        let runtime = TorrentRuntime(machine: machine, storage: storage, group: group, threadPool: pool) { report in
-            continuation.yield(report)
-        }
-        let listener: PeerListener
+        let torrent: RunningTorrent
         do {
-            listener = try await PeerListener.bind(host: "::", port: port, runtime: runtime)
+            torrent = try await RunningTorrent.start(
+                machine: machine, storage: storage, group: group, threadPool: pool, port: options.port,
+                peers: options.peers
+            ) { continuation.yield(.report($0)) }
         } catch {
-            throw Terminal.fail("cannot listen on port \(port): \(error)")
+            try? await pool.shutdownGracefully()
+            try? await group.shutdownGracefully()
+            throw Terminal.fail("cannot listen on port \(options.port): \(error)")
         }
-        Terminal.line("Listening on port \(listener.port); \(have.setCount) of \(have.count) pieces verified")
-        runtime.start(peers: peers)
-
-        var failure: StorageError?
-        var completed = have.isComplete
-        if completed { Terminal.line("Complete: seeding") }
-        if !completed || keepSeeding {
-            for await report in reports {
-                switch report {
-                case .verified(_, let count, _):
-                    progress.verified(count)
-                case .peerCount(let count):
-                    progress.peers(count)
-                case .completed:
-                    completed = true
-                    progress.finish()
-                    Terminal.line("Complete: all \(have.count) pieces verified")
-                case .failed(let error):
-                    failure = error
-                }
-                if failure != nil || (completed && !keepSeeding) { break }
+        Terminal.line("Listening on port \(torrent.port); \(have.setCount) of \(have.count) pieces verified")
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(Terminal.stderrIsTerminal ? 250 : 1000))
+                continuation.yield(.tick)
             }
         }
-        try? await runtime.stop().get()
-        try? await listener.close()
-        try? storage.sync()
-        storage.closeAll()
+
+        let progress = Progress(totalBytes: layout.totalLength, pieceCount: have.count)
+        var failure: StorageError?
+        var interrupted: Int32?
+        var finished = machine.isFinished
+        var lastSave = Terminal.now()
+        if finished { Terminal.line(keepSeeding ? "Complete: seeding" : "Complete: nothing to download") }
+        if !finished || keepSeeding {
+            loop: for await event in events {
+                switch event {
+                case .report(.completed):
+                    finished = true
+                    progress.finish()
+                    Terminal.line("Complete: all \(machine.isComplete || piecePriorities == nil ? "\(have.count) pieces" : "wanted pieces") verified")
+                    await saveResume(torrent, pool: pool)
+                    lastSave = Terminal.now()
+                    if !keepSeeding { break loop }
+                    Terminal.line("Seeding until interrupted (Ctrl-C)")
+                case .report(.failed(let error)):
+                    failure = error
+                    break loop
+                case .report(.verified), .report(.peerCount):
+                    break
+                case .tick:
+                    if let statistics = try? await torrent.runtime.statistics().get() {
+                        progress.show(statistics, seeding: finished)
+                    }
+                    if Terminal.now() - lastSave >= Self.resumeInterval {
+                        await saveResume(torrent, pool: pool)
+                        lastSave = Terminal.now()
+                    }
+                case .interrupted(let signal):
+                    interrupted = signal
+                    break loop
+                }
+            }
+        }
+        ticker.cancel()
+        progress.finish()
+        await torrent.stop()
+        await saveResume(torrent, pool: pool)
+        let finalHave = try? await torrent.runtime.have().get()
+        if let statistics = try? await torrent.runtime.statistics().get() {
+            Terminal.line(
+                "Downloaded \(Terminal.size(statistics.downloaded)), uploaded \(Terminal.size(statistics.uploaded))"
+                    + (statistics.wasted > 0 ? ", \(Terminal.size(statistics.wasted)) failed their hash check" : ""))
+        }
         try? await pool.shutdownGracefully()
         try? await group.shutdownGracefully()
-        if let failure { throw Terminal.fail(failure.description) }
-    }
-}
-
-/// Progress lines: a bar on a terminal, one line per second otherwise.
-final class Progress: Sendable {
-    private struct State {
-        var have: Int
-        var peers = 0
-        var lastLine = 0.0
-        let start = Terminal.now()
-    }
-
-    private let total: Int
-    private let totalBytes: Int64
-    private let state: Mutex<State>
-
-    init(total: Int, have: Int, totalBytes: Int64) {
-        self.total = total
-        self.totalBytes = totalBytes
-        self.state = Mutex(State(have: have))
-    }
-
-    func verified(_ count: Int) {
-        state.withLock { $0.have = count }
-        show()
-    }
-
-    func peers(_ count: Int) {
-        state.withLock { $0.peers = count }
-        show()
-    }
-
-    func finish() {
-        if Terminal.stderrIsTerminal { Terminal.writeStderr("\r\u{1B}[2K") }
-    }
-
-    private func show() {
-        let now = Terminal.now()
-        let line: String? = state.withLock { state in
-            guard now - state.lastLine >= (Terminal.stderrIsTerminal ? 0.1 : 1.0) else { return nil }
-            state.lastLine = now
-            let fraction = total > 0 ? Double(state.have) / Double(total) : 1
-            let elapsed = max(now - state.start, 0.001)
-            let rate = fraction * Double(totalBytes) / elapsed
-            return "\(Terminal.fixed(fraction * 100, 1))% of \(Terminal.size(totalBytes)), \(state.peers) peers, \(Terminal.size(Int64(rate)))/s"
+        if let failure {
+            throw Terminal.fail("\(failure.description) (verified pieces are kept; run again to resume)")
         }
-        guard let line else { return }
-        if Terminal.stderrIsTerminal {
-            Terminal.writeStderr("\r\u{1B}[2K" + line)
-        } else {
-            Terminal.line(line)
+        if interrupted != nil {
+            Terminal.line("Stopped: \(finalHave?.setCount ?? 0) of \(layout.pieceCount) pieces verified; resume data saved")
+            if !finished { throw ExitCode(130) }
+        }
+    }
+
+    /// Saves what is verified, after putting the data on disk, off the event loop; a failure is a warning.
+    private func saveResume(_ torrent: RunningTorrent, pool: NIOThreadPool) async {
+        guard let have = try? await torrent.runtime.have().get() else { return }
+        let layout = layout
+        let directory = directory
+        let infoHash = infoHash
+        let path = resumePath
+        let storage = torrent.storage
+        do {
+            try await pool.runIfActive {
+                try storage.sync()
+                try ResumeData.capture(infoHash: infoHash, verified: have, layout: layout, directory: directory)
+                    .save(to: path)
+            }
+        } catch {
+            Terminal.printError("cannot save resume data to \(path): \(error)")
+        }
+    }
+
+    /// Ctrl-C and SIGTERM become calls of `handler` instead of ending the process.
+    private static func watchSignals(_ handler: @escaping @Sendable (Int32) -> Void) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { handler(number) }
+            source.resume()
+            return source
         }
     }
 }

@@ -52,6 +52,19 @@ struct ConnectionPlannerTests {
         #expect(planner.knownPeers == 0, "forgotten after maxFailures")
     }
 
+    @Test func aBanIsOfTheHostSoTheBannedPeerCannotComeBackFromAnotherPort() {
+        var planner = ConnectionPlanner(limits: .init(maxConnections: 10))
+        let banned = PeerAddress("10.1.2.3:51413")!
+        planner.ban(banned)
+        let again = planner.connected(PeerAddress("10.1.2.3:40001")!, incoming: true, now: at(0))
+        #expect(!again, "the same host from a new port")
+        #expect(planner.isBanned(PeerAddress("10.1.2.3:6881")!))
+        planner.add([PeerAddress("10.1.2.3:6881")!, PeerAddress("10.1.2.4:6881")!], source: .tracker, now: at(0))
+        #expect(planner.dialsDue(now: at(0)) == [PeerAddress("10.1.2.4:6881")!], "only the other host is dialled")
+        let other = planner.connected(PeerAddress("[::1]:6881")!, incoming: true, now: at(0))
+        #expect(other)
+    }
+
     @Test func refusesDuplicatesBannedAndFullTorrents() {
         var planner = ConnectionPlanner(limits: .init(maxConnections: 2))
         let peers = addresses(3)

@@ -1,0 +1,80 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import ShoalCore
+import ShoalStorage
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a whole swarm on loopback: a seed and leechers, their progress, and a report.",
+        discussion: """
+            Makes a sample folder, creates its torrent, and starts one seed and several leechers in this \
+            process, each with its own port on 127.0.0.1 and its own folder under a temporary directory. \
+            Every leecher knows the seed and the leechers started before it. The seed's upload is limited \
+            (--seed-upload) so that the leechers must trade pieces among themselves, as in a real swarm. \
+            When all are done, every byte is compared with the seed's, a report tells who uploaded to whom, \
+            and the temporary directory is removed.
+            """)
+
+    @Option(help: "How many leechers (1 to 32).")
+    var leechers: Int = 4
+
+    @Option(help: "The size of the sample, e.g. 32M or 1G.")
+    var size: ByteCount = ByteCount(bytes: 32 << 20)
+
+    @Option(help: "Bytes per piece, a multiple of 16 KiB (default: chosen from the size).")
+    var pieceLength: Int?
+
+    @Option(help: "The seed's upload limit per second, e.g. 8M; 0 for none.")
+    var seedUpload: ByteCount = ByteCount(bytes: 8 << 20)
+
+    @Option(help: "Work in this directory and keep it (default: a temporary directory, removed at the end).")
+    var directory: String?
+
+    @Option(help: "Give up after this many seconds.")
+    var timeout: Int = 300
+
+    func validate() throws {
+        guard (1...32).contains(leechers) else { throw ValidationError("--leechers must be between 1 and 32") }
+        guard (1...(64 << 30)).contains(size.bytes) else { throw ValidationError("--size must be between 1 B and 64 GiB") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let pieceLength {
+            do { try TorrentCreator.validate(pieceLength: pieceLength) } catch {
+                throw ValidationError(error.description)
+            }
+        }
+    }
+
+    func run() async throws {
+        let work: String
+        if let directory {
+            do { try SampleContent.makeDirectories(directory) } catch {
+                throw Terminal.fail("cannot make \(directory): \(error)")
+            }
+            work = directory
+        } else {
+            work = try Self.temporaryDirectory()
+        }
+        defer { if directory == nil { try? FileManager.default.removeItem(atPath: work) } }
+
+        let swarm = LocalSwarm(
+            work: work, leechers: leechers, size: size.bytes, pieceLength: pieceLength,
+            seedUpload: seedUpload.bytes > 0 ? seedUpload.bytes : nil, timeout: Double(timeout))
+        let result = try await swarm.run()
+        Terminal.line("")
+        for line in DemoReport(result: result).lines { Terminal.line(line) }
+        if directory != nil { Terminal.line("Kept \(work)") }
+        if !result.allIntact { throw ExitCode(1) }
+    }
+
+    private static func temporaryDirectory() throws -> String {
+        var base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        if base.isEmpty { base = "/tmp" }
+        var template = Array((base + "/shoal-demo.XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw Terminal.fail("cannot make a temporary directory in \(base): \(String(cString: strerror(errno)))")
+        }
+        return String(cString: made)
+    }
+}
