@@ -190,9 +190,14 @@ public final class TorrentRuntime: Sendable {
             return
         }
         state.value.readsPaused = pause
-        for channel in state.value.channels.values {
-            try? channel.syncOptions?.setOption(.autoRead, value: !pause)
-        }
+        for channel in state.value.channels.values { updateReading(channel) }
+    }
+
+    /// Reads from a peer only while the disk keeps up and the peer takes what we send (a peer that does not
+    /// read could otherwise make us buffer its answers without bound).
+    func updateReading(_ channel: any Channel) {
+        eventLoop.preconditionInEventLoop()
+        try? channel.syncOptions?.setOption(.autoRead, value: channel.isWritable && !state.value.readsPaused)
     }
 
     // MARK: - Storage
@@ -293,7 +298,7 @@ public final class TorrentRuntime: Sendable {
 
     private func attach(_ channel: any Channel, key: PeerKey) {
         state.value.channels[key] = channel
-        if state.value.readsPaused { try? channel.syncOptions?.setOption(.autoRead, value: false) }
+        if state.value.readsPaused { updateReading(channel) }
         report(.peerCount(state.value.channels.count))
         do {
             try channel.pipeline.syncOperations.addHandler(PeerChannelHandler(runtime: self, key: key))

@@ -71,6 +71,10 @@ public struct TorrentStateMachine: Sendable {
         /// The pieces it has, as reported to the picker (kept to withdraw them when it leaves).
         var pieces: Bitfield
         var requestLimit: Int?
+
+        /// Runs `body` on the peer where it is stored: `peers[key]?.inPlace { ... }` reads or changes it without
+        /// the copy that `peers[key]` makes (every queue and buffer of it retained, then released).
+        mutating func inPlace<Result>(_ body: (inout Peer) -> Result) -> Result { body(&self) }
     }
 
     public private(set) var configuration: Configuration
@@ -160,14 +164,14 @@ public struct TorrentStateMachine: Sendable {
     /// Bytes arrived from a peer: the handshake first, then messages, each fed to its wire machine.
     /// Bytes that do not yet make a whole message are kept for the next call.
     public mutating func received(_ bytes: inout ByteBuffer, from key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard peers[key] != nil else { return [] }
+        guard peers.keys.contains(key) else { return [] }
         // Messages are decoded from the received buffer itself, so blocks are slices of what the socket read
         // and no byte is copied. Only a message split across reads waits in the peer's `inbound`, and takes
         // from the next read just the bytes that complete it (`PeerMessageFraming`).
         var inbound = ByteBuffer()
         swap(&inbound, &peers[key]!.inbound)
         var actions: [TorrentAction] = []
-        while peers[key] != nil {
+        while peers.keys.contains(key) {  // (`peers[key] != nil` would copy the peer)
             if inbound.readableBytes == 0 {
                 guard bytes.readableBytes > 0 else { break }
                 inbound = bytes
@@ -262,16 +266,18 @@ public struct TorrentStateMachine: Sendable {
 
     /// A block a peer asked for was read; send it unless the request was cancelled meanwhile.
     public mutating func blockRead(_ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard var peer = peers[key], let request = BlockRequest(block), peer.machine.isRequestQueued(request) else {
-            return []
+        // The peer is changed in place: a copy changed and stored back would copy its request queue each time.
+        guard let request = BlockRequest(block), peers[key]?.inPlace({ $0.machine.isRequestQueued(request) }) == true
+        else { return [] }
+        let (wire, peerID) = peers[key]!.inPlace { peer in
+            let wire = peer.machine.sendBlock(request, data: data, now: now)
+            peer.bytesSent += Int64(block.length)
+            peer.sent.record(block.length, now: now)
+            peer.transfer.uploaded += Int64(block.length)
+            return (wire, peer.peerID)
         }
-        let wire = peer.machine.sendBlock(request, data: data, now: now)
-        peer.bytesSent += Int64(block.length)
-        peer.sent.record(block.length, now: now)
-        peer.transfer.uploaded += Int64(block.length)
         totals.uploaded += Int64(block.length)
-        if let id = peer.peerID { totals.byPeerID[id, default: .init()].uploaded += Int64(block.length) }
-        peers[key] = peer
+        if let id = peerID { totals.byPeerID[id, default: .init()].uploaded += Int64(block.length) }
         return perform(wire, for: key, now: now)
     }
 
@@ -451,7 +457,7 @@ public struct TorrentStateMachine: Sendable {
 
     private mutating func handle(_ event: PeerEvent, from key: PeerKey, now: Instant) -> [TorrentAction] {
         // The peer is changed in place (`peers[key]!`): a copy held across a change would copy its queues.
-        guard peers[key] != nil else { return [] }
+        guard peers.keys.contains(key) else { return [] }
         switch event {
         case .peerPieces(let bitfield):
             peers[key]!.pieces = bitfield
@@ -484,7 +490,7 @@ public struct TorrentStateMachine: Sendable {
             var actions: [TorrentAction] = []
             if arrival.isNew { actions.append(.write(block, data)) }
             for other in arrival.cancels where other != key {
-                guard peers[other] != nil else { continue }
+                guard peers.keys.contains(other) else { continue }
                 let wire = peers[other]!.machine.cancel(request, now: now)
                 actions += perform(wire, for: other, now: now)
             }
@@ -562,13 +568,17 @@ public struct TorrentStateMachine: Sendable {
 
     /// How many more blocks the peer should be asked for, from which pieces, at what rate it sends.
     /// `idle`: nothing asked of it is in flight (only then may endgame duplicate others' requests).
-    private func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double, idle: Bool)? {
-        guard let peer = peers[key], peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
-        let rate = peer.received.rate(now: now)
-        let outstanding = peer.machine.outstandingRequestCount
-        let depth = peer.machine.isSnubbed ? 1 : configuration.queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
-        let missing = depth - outstanding
-        return missing > 0 ? (missing, peer.pieces, rate, outstanding == 0) : nil
+    private mutating func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double, idle: Bool)? {
+        let queueDepth = configuration.queueDepth
+        // Read in place (`inPlace`): `peers[key]` would copy the peer, once per block received.
+        return peers[key]?.inPlace { peer in
+            guard peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
+            let rate = peer.received.rate(now: now)
+            let outstanding = peer.machine.outstandingRequestCount
+            let depth = peer.machine.isSnubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
+            let missing = depth - outstanding
+            return missing > 0 ? (missing, peer.pieces, rate, outstanding == 0) : nil
+        } ?? nil
     }
 
     private mutating func rechoke(now: Instant) -> [TorrentAction] {
