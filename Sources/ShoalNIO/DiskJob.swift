@@ -5,16 +5,18 @@ import ShoalSwarm
 
 /// One piece of storage work the state machine asked for (a `write`, `read` or `hash` action).
 enum DiskJob: Sendable {
+    /// Write a block (no hashing: see `hashBlock`).
     case write(Block, ByteBuffer)
+    /// Hash a block written in the same order on the writes lane (``IncrementalPieceHasher/wrote(piece:offset:bytes:)``).
+    case hashBlock(Block, ByteBuffer)
     case read(PeerKey, Block)
     case hash(Int)
 
     /// The most bytes read with one `pread`: consecutive blocks of a piece are read together, up to this.
     static let maxReadRun = 1 << 20
 
-    /// Runs a batch in order on the calling thread (a thread-pool thread, never the event loop): writes go
-    /// through `hasher`, so a piece written in order is hashed as it is written; consecutive reads of one
-    /// piece become one read into one buffer, which each block then slices without copying.
+    /// Runs a batch in order on the calling thread (a thread-pool thread, never the event loop). Consecutive
+    /// reads of one piece become one read into one buffer, which each block then slices without copying.
     static func run(_ batch: [DiskJob], hasher: IncrementalPieceHasher) throws(StorageError) -> [DiskResult] {
         var results: [DiskResult] = []
         results.reserveCapacity(batch.count)
@@ -23,9 +25,15 @@ enum DiskJob: Sendable {
             switch batch[index] {
             case .write(let block, let data):
                 try data.withUnsafeReadableBytes { (bytes) throws(StorageError) in
-                    try hasher.write(piece: block.piece, offset: block.offset, bytes: bytes)
+                    try hasher.storage.write(piece: block.piece, offset: block.offset, bytes: bytes)
                 }
                 results.append(.written(block))
+                index += 1
+            case .hashBlock(let block, let data):
+                data.withUnsafeReadableBytes { bytes in
+                    hasher.wrote(piece: block.piece, offset: block.offset, bytes: bytes)
+                }
+                results.append(.blockHashed(block))
                 index += 1
             case .hash(let piece):
                 results.append(.hashed(piece, try hasher.hashPiece(piece)))
@@ -61,6 +69,8 @@ enum DiskJob: Sendable {
 /// What a ``DiskJob`` produced, for the state machine.
 enum DiskResult: Sendable {
     case written(Block)
+    /// A written block's bytes went into its piece's hash (or were left for the piece's read-back).
+    case blockHashed(Block)
     case read(PeerKey, Block, ByteBuffer)
     case hashed(Int, Digest20)
 }
@@ -68,9 +78,11 @@ enum DiskResult: Sendable {
 /// A queue of storage work that runs one batch at a time (state on the event loop).
 struct DiskLane {
     enum Name: Sendable {
-        /// Writes and hashes, in the order the state machine asked for them (a piece is hashed after its
-        /// writes, and incremental hashing sees a piece's blocks in order).
+        /// Writes, in the order the state machine asked for them.
         case writes
+        /// Hashing, beside the writes so that both use a core: every written block in the order of the writes
+        /// (`hashBlock`), and a piece's final hash, which the state machine asks for once its writes are done.
+        case hashes
         /// Reads for peers.
         case reads
     }

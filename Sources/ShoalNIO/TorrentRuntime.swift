@@ -21,11 +21,13 @@ public final class TorrentRuntime: Sendable {
         var channels: [PeerKey: any Channel] = [:]
         var tick: RepeatedTask?
         var stopped = false
-        /// Writes and hashes, in the order the state machine asked for them.
+        /// Writes, in the order the state machine asked for them.
         var writes = DiskLane()
+        /// Hashes of written blocks (in the same order) and of pieces.
+        var hashes = DiskLane()
         /// Reads for peers.
         var reads = DiskLane()
-        /// Bytes of blocks queued or being written.
+        /// Bytes of received blocks queued or being written, plus those queued or being hashed.
         var unwrittenBytes = 0
         /// Reading from peers is paused until the disk catches up.
         var readsPaused = false
@@ -34,8 +36,9 @@ public final class TorrentRuntime: Sendable {
     /// Received blocks waiting for the disk, in bytes, at which reading from peers pauses (the kernel's socket
     /// buffers and TCP flow control then hold the peers back), and below which it resumes. Bounds memory
     /// whatever the torrent's size or the disk's speed (libtorrent's `max_queued_disk_bytes`).
-    static let unwrittenHighWater = 8 << 20
-    static let unwrittenLowWater = 4 << 20
+    /// (Each block counts twice while it waits for both its write and its hash.)
+    static let unwrittenHighWater = 16 << 20
+    static let unwrittenLowWater = 8 << 20
 
     public let eventLoop: any EventLoop
     private let group: any EventLoopGroup
@@ -143,6 +146,7 @@ public final class TorrentRuntime: Sendable {
     private func execute(_ actions: [TorrentAction]) {
         var flush: Set<PeerKey> = []
         var writes: [DiskJob] = []
+        var hashes: [DiskJob] = []
         var reads: [DiskJob] = []
         for action in actions {
             switch action {
@@ -159,11 +163,12 @@ public final class TorrentRuntime: Sendable {
                 break
             case .write(let block, let data):
                 writes.append(.write(block, data))
-                state.value.unwrittenBytes += data.readableBytes
+                hashes.append(.hashBlock(block, data))
+                state.value.unwrittenBytes += 2 * data.readableBytes
             case .read(let key, let block):
                 reads.append(.read(key, block))
             case .hash(let piece):
-                writes.append(.hash(piece))
+                hashes.append(.hash(piece))
             case .verified(let piece):
                 let have = state.value.machine.have
                 report(.verified(piece: piece, have: have.setCount, of: have.count))
@@ -173,6 +178,7 @@ public final class TorrentRuntime: Sendable {
         }
         for key in flush { state.value.channels[key]?.flush() }
         if !writes.isEmpty { submit(writes, to: .writes) }
+        if !hashes.isEmpty { submit(hashes, to: .hashes) }
         if !reads.isEmpty { submit(reads, to: .reads) }
         applyBackpressure()
     }
@@ -240,6 +246,7 @@ public final class TorrentRuntime: Sendable {
     private func withLane<Result>(_ name: DiskLane.Name, _ body: (inout DiskLane) -> Result) -> Result {
         switch name {
         case .writes: body(&state.value.writes)
+        case .hashes: body(&state.value.hashes)
         case .reads: body(&state.value.reads)
         }
     }
@@ -254,6 +261,8 @@ public final class TorrentRuntime: Sendable {
             case .written(let block):
                 state.value.unwrittenBytes -= block.length
                 actions += state.value.machine.blockWritten(block, now: now)
+            case .blockHashed(let block):
+                state.value.unwrittenBytes -= block.length
             case .read(let key, let block, let data):
                 actions += state.value.machine.blockRead(block, data: data, for: key, now: now)
             case .hashed(let piece, let digest):

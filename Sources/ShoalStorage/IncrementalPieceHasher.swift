@@ -50,7 +50,15 @@ public final class IncrementalPieceHasher: Sendable {
     /// them when they start or extend the piece's hashed prefix.
     public func write(piece: Int, offset: Int, bytes: UnsafeRawBufferPointer) throws(StorageError) {
         try storage.write(piece: piece, offset: offset, bytes: bytes)
-        guard !bytes.isEmpty else { return }
+        wrote(piece: piece, offset: offset, bytes: bytes)
+    }
+
+    /// Hashes `bytes`, written (or being written, by another thread) at `offset` in piece `piece`, when they
+    /// start or extend the piece's hashed prefix: the half of ``write(piece:offset:bytes:)`` that does not touch
+    /// the disk. Calls for a piece must come in the order of its writes, and ``hashPiece(_:)`` only once they
+    /// are all on disk.
+    public func wrote(piece: Int, offset: Int, bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty, piece >= 0, piece < storage.layout.pieceCount else { return }
         let layout = storage.layout
         prefixes.withLock { prefixes in
             var prefix: Prefix

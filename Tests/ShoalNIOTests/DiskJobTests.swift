@@ -39,29 +39,39 @@ struct DiskJobTests {
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
     }
 
-    /// Writes and hashes in one batch, in order: a piece written in order and one written out of order both
-    /// get the digest of what is on disk.
+    /// Writes, then their hashes: a piece written in order and one written out of order both get the digest of
+    /// what is on disk.
     @Test func writesThenHashes() throws {
         let fixture = try Fixture(pieces: 3)
         defer { fixture.remove() }
         let storage = PieceStorage(layout: fixture.layout, directory: fixture.directory)
         let hasher = IncrementalPieceHasher(storage: storage)
         var batch: [DiskJob] = []
-        for index in [0, 1, 2, 3] { batch.append(.write(fixture.block(0, index), fixture.data(fixture.block(0, index)))) }
-        for index in [3, 1, 0, 2] { batch.append(.write(fixture.block(2, index), fixture.data(fixture.block(2, index)))) }
-        batch += [.hash(0), .hash(2)]
-        let results = try DiskJob.run(batch, hasher: hasher)
-        #expect(results.count == 10)
+        var hashes: [DiskJob] = []
+        for (piece, order) in [(0, [0, 1, 2, 3]), (2, [3, 1, 0, 2])] {
+            for index in order {
+                let block = fixture.block(piece, index)
+                batch.append(.write(block, fixture.data(block)))
+                hashes.append(.hashBlock(block, fixture.data(block)))
+            }
+        }
+        hashes += [.hash(0), .hash(2)]
+        // The writes lane, then the hashes lane (the runtime asks for a piece's hash once its writes are done).
+        let results = try DiskJob.run(batch, hasher: hasher) + DiskJob.run(hashes, hasher: hasher)
+        #expect(results.count == 18)
         var digests: [Int: Digest20] = [:]
         var written = 0
+        var hashed = 0
         for result in results {
             switch result {
             case .written: written += 1
+            case .blockHashed: hashed += 1
             case .hashed(let piece, let digest): digests[piece] = digest
             case .read: Issue.record("no read was asked for")
             }
         }
-        #expect(written == 8)
+        #expect(written == 8 && hashed == 8)
+        #expect(hasher.trackedPieces == 0)
         // The same as hashing what is on disk, which the storage tests check against reference digests.
         #expect(digests == [0: try storage.hashPiece(0), 2: try storage.hashPiece(2)])
     }

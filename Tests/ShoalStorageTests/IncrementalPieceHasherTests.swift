@@ -113,6 +113,26 @@ struct IncrementalPieceHasherTests {
         #expect(try hasher.hashPiece(0) == digest(hashes, 0))
     }
 
+    /// Hashing apart from writing (the runtime does them on two threads): the same digests.
+    @Test func hashingApartFromWriting() throws {
+        let scratch = try ScratchDirectory()
+        let fixture = mixedTorrent
+        let layout = fixture.layout
+        let storage = PieceStorage(layout: layout, directory: scratch.at("d"))
+        let hasher = IncrementalPieceHasher(storage: storage)
+        let hashes = try fixture.pieceHashes(in: scratch)
+        for piece in 0..<layout.pieceCount {
+            try fixture.writePiece(piece, to: storage)
+            for block in 0..<layout.blockCount(ofPiece: piece) {
+                let offset = block * FileLayout.blockLength
+                let bytes = fixture.bytes(piece: piece, offset: offset, length: layout.length(ofBlock: block, inPiece: piece))
+                bytes.withUnsafeBytes { hasher.wrote(piece: piece, offset: offset, bytes: $0) }
+            }
+            #expect(hasher.hashedLength(ofPiece: piece) == layout.length(ofPiece: piece))
+            #expect(try hasher.hashPiece(piece) == digest(hashes, piece), "piece \(piece)")
+        }
+    }
+
     @Test func forgetDropsThePrefix() throws {
         let scratch = try ScratchDirectory()
         let fixture = TorrentFixture(pieceLength: 32768, files: [.init(name: "a", length: 32768)])
