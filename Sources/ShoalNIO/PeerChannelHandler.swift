@@ -21,8 +21,9 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     /// Back-pressure: while the peer does not take what we send (the channel's write buffer is above its
     /// high-water mark), its further requests are not read, so it cannot make us buffer without bound.
+    /// (The runtime also pauses reading while the disk is behind; it combines both.)
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        try? context.channel.syncOptions?.setOption(.autoRead, value: context.channel.isWritable)
+        runtime.updateReading(context.channel)
         context.fireChannelWritabilityChanged()
     }
 

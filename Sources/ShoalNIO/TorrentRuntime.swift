@@ -21,12 +21,30 @@ public final class TorrentRuntime: Sendable {
         var channels: [PeerKey: any Channel] = [:]
         var tick: RepeatedTask?
         var stopped = false
+        /// Writes, in the order the state machine asked for them.
+        var writes = DiskLane()
+        /// Hashes of written blocks (in the same order) and of pieces.
+        var hashes = DiskLane()
+        /// Reads for peers.
+        var reads = DiskLane()
+        /// Bytes of received blocks queued or being written, plus those queued or being hashed.
+        var unwrittenBytes = 0
+        /// Reading from peers is paused until the disk catches up.
+        var readsPaused = false
     }
+
+    /// Received blocks waiting for the disk, in bytes, at which reading from peers pauses (the kernel's socket
+    /// buffers and TCP flow control then hold the peers back), and below which it resumes. Bounds memory
+    /// whatever the torrent's size or the disk's speed (libtorrent's `max_queued_disk_bytes`).
+    /// (Each block counts twice while it waits for both its write and its hash.)
+    static let unwrittenHighWater = 16 << 20
+    static let unwrittenLowWater = 8 << 20
 
     public let eventLoop: any EventLoop
     private let group: any EventLoopGroup
     private let threadPool: NIOThreadPool
     private let storage: PieceStorage
+    private let hasher: IncrementalPieceHasher
     private let geometry: PieceGeometry
     private let state: NIOLoopBoundBox<State>
     private let report: @Sendable (Report) -> Void
@@ -39,10 +57,15 @@ public final class TorrentRuntime: Sendable {
         self.eventLoop = group.next()
         self.threadPool = threadPool
         self.storage = storage
+        self.hasher = IncrementalPieceHasher(storage: storage)
         self.geometry = machine.configuration.geometry
         self.report = report
         self.state = NIOLoopBoundBox.makeBoxSendingValue(State(machine: machine), eventLoop: eventLoop)
     }
+
+    /// Read buffers grow to 1 MiB for a fast peer (NIO's default stops at 64 KiB): fewer reads, fewer passes
+    /// through the state machine, and fewer messages cut in two by the end of a read (only those are copied).
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16384, maximum: 1 << 20)
 
     /// The monotonic clock as the cores count time.
     static func now() -> Instant {
@@ -122,6 +145,9 @@ public final class TorrentRuntime: Sendable {
 
     private func execute(_ actions: [TorrentAction]) {
         var flush: Set<PeerKey> = []
+        var writes: [DiskJob] = []
+        var hashes: [DiskJob] = []
+        var reads: [DiskJob] = []
         for action in actions {
             switch action {
             case .connect(let key, let address):
@@ -136,24 +162,13 @@ public final class TorrentRuntime: Sendable {
             case .ban:
                 break
             case .write(let block, let data):
-                onPool({ storage in
-                    try data.withUnsafeReadableBytes { bytes throws(StorageError) in
-                        try storage.write(piece: block.piece, offset: block.offset, bytes: bytes)
-                    }
-                }) { machine, _ in machine.blockWritten(block, now: Self.now()) }
+                writes.append(.write(block, data))
+                hashes.append(.hashBlock(block, data))
+                state.value.unwrittenBytes += 2 * data.readableBytes
             case .read(let key, let block):
-                onPool({ storage in
-                    var buffer = ByteBufferAllocator().buffer(capacity: block.length)
-                    try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: block.length) { bytes throws(StorageError) in
-                        try storage.read(piece: block.piece, offset: block.offset, length: block.length, into: bytes)
-                        return block.length
-                    }
-                    return buffer
-                }) { machine, buffer in machine.blockRead(block, data: buffer, for: key, now: Self.now()) }
+                reads.append(.read(key, block))
             case .hash(let piece):
-                onPool({ storage in try storage.hashPiece(piece) }) { machine, digest in
-                    machine.pieceHashed(piece, digest: digest, now: Self.now())
-                }
+                hashes.append(.hash(piece))
             case .verified(let piece):
                 let have = state.value.machine.have
                 report(.verified(piece: piece, have: have.setCount, of: have.count))
@@ -162,24 +177,99 @@ public final class TorrentRuntime: Sendable {
             }
         }
         for key in flush { state.value.channels[key]?.flush() }
+        if !writes.isEmpty { submit(writes, to: .writes) }
+        if !hashes.isEmpty { submit(hashes, to: .hashes) }
+        if !reads.isEmpty { submit(reads, to: .reads) }
+        applyBackpressure()
     }
 
-    /// Runs storage work on the thread pool and its answer back on the event loop.
-    private func onPool<Result: Sendable>(
-        _ work: @escaping @Sendable (PieceStorage) throws -> Result,
-        then answer: @escaping (inout TorrentStateMachine, Result) -> [TorrentAction]
-    ) {
-        let storage = self.storage
-        let future = threadPool.runIfActive(eventLoop: eventLoop) { () throws -> Result in try work(storage) }
-        let answerBox = NIOLoopBound(answer, eventLoop: eventLoop)
+    /// Pauses reading from every peer while too many received blocks wait for the disk; resumes once
+    /// they drain.
+    private func applyBackpressure() {
+        let unwritten = state.value.unwrittenBytes
+        let pause: Bool
+        if !state.value.readsPaused && unwritten > Self.unwrittenHighWater {
+            pause = true
+        } else if state.value.readsPaused && unwritten < Self.unwrittenLowWater {
+            pause = false
+        } else {
+            return
+        }
+        state.value.readsPaused = pause
+        for channel in state.value.channels.values { updateReading(channel) }
+    }
+
+    /// Reads from a peer only while the disk keeps up and the peer takes what we send (a peer that does not
+    /// read could otherwise make us buffer its answers without bound).
+    func updateReading(_ channel: any Channel) {
+        eventLoop.preconditionInEventLoop()
+        try? channel.syncOptions?.setOption(.autoRead, value: channel.isWritable && !state.value.readsPaused)
+    }
+
+    // MARK: - Storage
+
+    /// Queues storage work on a lane; a lane runs one batch at a time on the thread pool, and what queues
+    /// meanwhile goes out as the next batch, so a busy disk gets fewer, larger jobs.
+    private func submit(_ jobs: [DiskJob], to lane: DiskLane.Name) {
+        let idle = withLane(lane) { lane in
+            lane.queued += jobs
+            return !lane.running
+        }
+        if idle { runNextBatch(of: lane) }
+    }
+
+    private func runNextBatch(of lane: DiskLane.Name) {
+        let stopped = state.value.stopped
+        let batch = withLane(lane) { lane -> [DiskJob] in
+            let batch = stopped ? [] : lane.queued
+            lane.queued = []
+            lane.running = !batch.isEmpty
+            return batch
+        }
+        guard !batch.isEmpty else { return }
+        let hasher = self.hasher
+        let future = threadPool.runIfActive(eventLoop: eventLoop) { () throws -> [DiskResult] in
+            try DiskJob.run(batch, hasher: hasher)
+        }
         future.whenComplete { result in
             switch result {
-            case .success(let value):
-                self.apply { answerBox.value(&$0, value) }
+            case .success(let results):
+                self.finished(results)
+                self.runNextBatch(of: lane)
             case .failure(let error):
+                self.withLane(lane) { $0.running = false }
                 self.fail(error as? StorageError ?? StorageError(code: .ioError, message: "\(error)"))
             }
         }
+    }
+
+    private func withLane<Result>(_ name: DiskLane.Name, _ body: (inout DiskLane) -> Result) -> Result {
+        switch name {
+        case .writes: body(&state.value.writes)
+        case .hashes: body(&state.value.hashes)
+        case .reads: body(&state.value.reads)
+        }
+    }
+
+    /// Tells the state machine what a batch did, and carries out all it answers at once (one flush per peer).
+    private func finished(_ results: [DiskResult]) {
+        guard !state.value.stopped else { return }
+        let now = Self.now()
+        var actions: [TorrentAction] = []
+        for result in results {
+            switch result {
+            case .written(let block):
+                state.value.unwrittenBytes -= block.length
+                actions += state.value.machine.blockWritten(block, now: now)
+            case .blockHashed(let block):
+                state.value.unwrittenBytes -= block.length
+            case .read(let key, let block, let data):
+                actions += state.value.machine.blockRead(block, data: data, for: key, now: now)
+            case .hashed(let piece, let digest):
+                actions += state.value.machine.pieceHashed(piece, digest: digest, now: now)
+            }
+        }
+        execute(actions)
     }
 
     private func fail(_ error: StorageError) {
@@ -192,6 +282,7 @@ public final class TorrentRuntime: Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(10))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: Self.receiveAllocator)
         let future: EventLoopFuture<any Channel>
         do {
             future = bootstrap.connect(to: try address.socketAddress)
@@ -216,6 +307,7 @@ public final class TorrentRuntime: Sendable {
 
     private func attach(_ channel: any Channel, key: PeerKey) {
         state.value.channels[key] = channel
+        if state.value.readsPaused { updateReading(channel) }
         report(.peerCount(state.value.channels.count))
         do {
             try channel.pipeline.syncOperations.addHandler(PeerChannelHandler(runtime: self, key: key))

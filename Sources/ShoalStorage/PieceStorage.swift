@@ -155,20 +155,34 @@ public final class PieceStorage: Sendable {
         guard index >= 0, index < layout.pieceCount else {
             throw StorageError(code: .invalidArgument, message: "piece \(index) of \(layout.pieceCount)")
         }
-        let range = layout.range(ofPiece: index)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: min(range.count, Self.hashChunkBytes), alignment: 16)
-        defer { buffer.deallocate() }
         var hasher = Insecure.SHA1()
-        var offset = range.lowerBound
-        while offset < range.upperBound {
-            let count = Int(min(Int64(buffer.count), range.upperBound - offset))
-            let chunk = UnsafeMutableRawBufferPointer(rebasing: buffer[..<count])
-            try read(offset..<(offset + Int64(count)), into: chunk)
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(chunk))
-            offset += Int64(count)
-        }
+        try hashRest(ofPiece: index, from: 0, into: &hasher)
         return Digest20(bytes: Array(hasher.finalize()))!
+    }
+
+    /// Feeds `hasher` with piece `index` as it is on disk from byte `offset` to its end, padding counted as
+    /// zeros (read in chunks of at most 4 MiB): what ``hashPiece(_:)`` does from offset 0, and what finishes a
+    /// piece whose first bytes were hashed as they were written.
+    func hashRest(ofPiece index: Int, from offset: Int, into hasher: inout Insecure.SHA1) throws(StorageError) {
+        guard index >= 0, index < layout.pieceCount else {
+            throw StorageError(code: .invalidArgument, message: "piece \(index) of \(layout.pieceCount)")
+        }
+        let range = layout.range(ofPiece: index)
+        guard offset >= 0, offset <= range.count else {
+            throw StorageError(code: .invalidArgument, message: "offset \(offset) in piece \(index) of \(range.count) bytes")
+        }
+        var position = range.lowerBound + Int64(offset)
+        guard position < range.upperBound else { return }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: Int(min(range.upperBound - position, Int64(Self.hashChunkBytes))), alignment: 16)
+        defer { buffer.deallocate() }
+        while position < range.upperBound {
+            let count = Int(min(Int64(buffer.count), range.upperBound - position))
+            let chunk = UnsafeMutableRawBufferPointer(rebasing: buffer[..<count])
+            try read(position..<(position + Int64(count)), into: chunk)
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(chunk))
+            position += Int64(count)
+        }
     }
 
     /// Creates the zero-length files of the torrent for which `wanted` is true (they hold no piece, so no

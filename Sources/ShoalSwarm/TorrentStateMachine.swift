@@ -71,6 +71,10 @@ public struct TorrentStateMachine: Sendable {
         /// The pieces it has, as reported to the picker (kept to withdraw them when it leaves).
         var pieces: Bitfield
         var requestLimit: Int?
+
+        /// Runs `body` on the peer where it is stored: `peers[key]?.inPlace { ... }` reads or changes it without
+        /// the copy that `peers[key]` makes (every queue and buffer of it retained, then released).
+        mutating func inPlace<Result>(_ body: (inout Peer) -> Result) -> Result { body(&self) }
     }
 
     public private(set) var configuration: Configuration
@@ -160,24 +164,27 @@ public struct TorrentStateMachine: Sendable {
     /// Bytes arrived from a peer: the handshake first, then messages, each fed to its wire machine.
     /// Bytes that do not yet make a whole message are kept for the next call.
     public mutating func received(_ bytes: inout ByteBuffer, from key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard peers[key] != nil else { return [] }
-        // Work on the buffer outside the dictionary, so that appending and decoding never copy it.
+        guard peers.keys.contains(key) else { return [] }
+        // Messages are decoded from the received buffer itself, so blocks are slices of what the socket read
+        // and no byte is copied. Only a message split across reads waits in the peer's `inbound`, and takes
+        // from the next read just the bytes that complete it (`PeerMessageFraming`).
         var inbound = ByteBuffer()
         swap(&inbound, &peers[key]!.inbound)
-        if inbound.readableBytes == 0 {
-            // Nothing pending (the usual case): decode from the received buffer itself, so blocks are
-            // slices of what the socket read and no byte is copied.
-            inbound = bytes
-            bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
-        } else {
-            inbound.writeBuffer(&bytes)
-        }
         var actions: [TorrentAction] = []
-        while peers[key] != nil {
+        while peers.keys.contains(key) {  // (`peers[key] != nil` would copy the peer)
+            if inbound.readableBytes == 0 {
+                guard bytes.readableBytes > 0 else { break }
+                inbound = bytes
+                bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
+            } else {
+                PeerMessageFraming.complete(&inbound, from: &bytes, handshake: !peers[key]!.handshaken)
+            }
             let step: [PeerAction]
             do throws(WireError) {
                 if !peers[key]!.handshaken {
-                    guard let handshake = try Handshake.decode(from: &inbound) else { break }
+                    guard let handshake = try Handshake.decode(from: &inbound) else {
+                        if bytes.readableBytes > 0 { continue } else { break }
+                    }
                     peers[key]!.handshaken = true
                     peers[key]!.peerID = handshake.peerID
                     step = peers[key]!.machine.receivedHandshake(handshake, now: now)
@@ -185,7 +192,9 @@ public struct TorrentStateMachine: Sendable {
                     var decoder = peers[key]!.decoder
                     let message = try decoder.next(from: &inbound)
                     peers[key]!.decoder = decoder
-                    guard let message else { break }
+                    guard let message else {
+                        if bytes.readableBytes > 0 { continue } else { break }
+                    }
                     step = peers[key]!.machine.received(message, now: now)
                 }
             } catch {
@@ -199,8 +208,9 @@ public struct TorrentStateMachine: Sendable {
             }
             actions += perform(step, for: key, now: now)
         }
-        inbound.discardReadBytes()
-        peers[key]?.inbound = inbound
+        if let handshaken = peers[key]?.handshaken {
+            peers[key]!.inbound = PeerMessageFraming.keepPartial(inbound, handshake: !handshaken)
+        }
         return actions
     }
 
@@ -256,16 +266,18 @@ public struct TorrentStateMachine: Sendable {
 
     /// A block a peer asked for was read; send it unless the request was cancelled meanwhile.
     public mutating func blockRead(_ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard var peer = peers[key], let request = BlockRequest(block), peer.machine.isRequestQueued(request) else {
-            return []
+        // The peer is changed in place: a copy changed and stored back would copy its request queue each time.
+        guard let request = BlockRequest(block), peers[key]?.inPlace({ $0.machine.isRequestQueued(request) }) == true
+        else { return [] }
+        let (wire, peerID) = peers[key]!.inPlace { peer in
+            let wire = peer.machine.sendBlock(request, data: data, now: now)
+            peer.bytesSent += Int64(block.length)
+            peer.sent.record(block.length, now: now)
+            peer.transfer.uploaded += Int64(block.length)
+            return (wire, peer.peerID)
         }
-        let wire = peer.machine.sendBlock(request, data: data, now: now)
-        peer.bytesSent += Int64(block.length)
-        peer.sent.record(block.length, now: now)
-        peer.transfer.uploaded += Int64(block.length)
         totals.uploaded += Int64(block.length)
-        if let id = peer.peerID { totals.byPeerID[id, default: .init()].uploaded += Int64(block.length) }
-        peers[key] = peer
+        if let id = peerID { totals.byPeerID[id, default: .init()].uploaded += Int64(block.length) }
         return perform(wire, for: key, now: now)
     }
 
@@ -422,7 +434,10 @@ public struct TorrentStateMachine: Sendable {
                 handshake.write(to: &buffer)
                 actions.append(.send(key, buffer))
             case .send(let message):
-                actions.append(.send(key, message.encoded))
+                // A block goes out from its own buffer, after its header: it is never copied.
+                let parts = message.encodedParts
+                actions.append(.send(key, parts.head))
+                if let body = parts.body { actions.append(.send(key, body)) }
             case .close(let error):
                 let misbehaved = error.disposition == .ban
                 let address = peers[key]?.address
@@ -442,7 +457,7 @@ public struct TorrentStateMachine: Sendable {
 
     private mutating func handle(_ event: PeerEvent, from key: PeerKey, now: Instant) -> [TorrentAction] {
         // The peer is changed in place (`peers[key]!`): a copy held across a change would copy its queues.
-        guard peers[key] != nil else { return [] }
+        guard peers.keys.contains(key) else { return [] }
         switch event {
         case .peerPieces(let bitfield):
             peers[key]!.pieces = bitfield
@@ -475,7 +490,7 @@ public struct TorrentStateMachine: Sendable {
             var actions: [TorrentAction] = []
             if arrival.isNew { actions.append(.write(block, data)) }
             for other in arrival.cancels where other != key {
-                guard peers[other] != nil else { continue }
+                guard peers.keys.contains(other) else { continue }
                 let wire = peers[other]!.machine.cancel(request, now: now)
                 actions += perform(wire, for: other, now: now)
             }
@@ -553,13 +568,17 @@ public struct TorrentStateMachine: Sendable {
 
     /// How many more blocks the peer should be asked for, from which pieces, at what rate it sends.
     /// `idle`: nothing asked of it is in flight (only then may endgame duplicate others' requests).
-    private func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double, idle: Bool)? {
-        guard let peer = peers[key], peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
-        let rate = peer.received.rate(now: now)
-        let outstanding = peer.machine.outstandingRequestCount
-        let depth = peer.machine.isSnubbed ? 1 : configuration.queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
-        let missing = depth - outstanding
-        return missing > 0 ? (missing, peer.pieces, rate, outstanding == 0) : nil
+    private mutating func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double, idle: Bool)? {
+        let queueDepth = configuration.queueDepth
+        // Read in place (`inPlace`): `peers[key]` would copy the peer, once per block received.
+        return peers[key]?.inPlace { peer in
+            guard peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
+            let rate = peer.received.rate(now: now)
+            let outstanding = peer.machine.outstandingRequestCount
+            let depth = peer.machine.isSnubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
+            let missing = depth - outstanding
+            return missing > 0 ? (missing, peer.pieces, rate, outstanding == 0) : nil
+        } ?? nil
     }
 
     private mutating func rechoke(now: Instant) -> [TorrentAction] {

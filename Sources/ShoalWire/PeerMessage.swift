@@ -133,6 +133,20 @@ public enum PeerMessage: Hashable, Sendable, CustomStringConvertible {
         return buffer
     }
 
+    /// The encoding in at most two buffers, to be sent one after the other: for a `piece`, its 13-byte
+    /// header and then the block's own buffer, which is not copied; for every other message, the whole
+    /// encoding (``encoded``) and nil.
+    public var encodedParts: (head: ByteBuffer, body: ByteBuffer?) {
+        guard case .piece(let piece, let offset, let block) = self else { return (encoded, nil) }
+        var head = ByteBuffer()
+        head.reserveCapacity(Self.pieceHeaderLength)
+        head.writeInteger(UInt32(truncatingIfNeeded: 9 + block.readableBytes))
+        head.writeInteger(PeerMessageID.piece.rawValue)
+        head.writeInteger(piece)
+        head.writeInteger(offset)
+        return (head, block)
+    }
+
     /// Writes the 13 bytes that precede a block in a `piece` message (length prefix, id 7, piece
     /// index, offset), so the runtime can send the block's bytes from their own buffer or straight
     /// from disk. `block.length` bytes must follow.
