@@ -166,7 +166,10 @@ struct SwarmRun {
                     finished = true
                     progress.finish()
                     Terminal.line("Complete: all \(machine.isComplete || piecePriorities == nil ? "\(have.count) pieces" : "wanted pieces") verified")
-                    await saveResume(torrent, pool: pool)
+                    do { try await saveResume(torrent, pool: pool) } catch {
+                        failure = error
+                        break loop
+                    }
                     lastSave = Terminal.now()
                     if !keepSeeding { break loop }
                     Terminal.line("Seeding until interrupted (Ctrl-C)")
@@ -179,9 +182,17 @@ struct SwarmRun {
                     if let statistics = try? await torrent.runtime.statistics().get() {
                         progress.show(statistics, seeding: finished)
                     }
-                    if Terminal.now() - lastSave >= Self.resumeInterval {
-                        await saveResume(torrent, pool: pool)
-                        lastSave = Terminal.now()
+                    do {
+                        if Terminal.now() - lastSave >= Self.resumeInterval {
+                            try await saveResume(torrent, pool: pool)
+                            lastSave = Terminal.now()
+                        } else {
+                            let storage = torrent.storage
+                            try await pool.runIfActive { try storage.checkNotRemoved() }
+                        }
+                    } catch {
+                        failure = error as? StorageError ?? StorageError(code: .ioError, message: "\(error)")
+                        break loop
                     }
                 case .interrupted(let signal):
                     interrupted = signal
@@ -192,7 +203,7 @@ struct SwarmRun {
         ticker.cancel()
         progress.finish()
         await torrent.stop()
-        let saved = await saveResume(torrent, pool: pool)
+        let saved = (try? await saveResume(torrent, pool: pool)) ?? false
         let finalHave = try? await torrent.runtime.have().get()
         if let statistics = try? await torrent.runtime.statistics().get() {
             Terminal.line(
@@ -212,10 +223,11 @@ struct SwarmRun {
         }
     }
 
-    /// Saves what is verified, after putting the data on disk, off the event loop; a failure is a warning.
-    /// Returns whether it was saved.
+    /// Saves what is verified, after putting the data on disk, off the event loop. Throws when the data
+    /// cannot be put on disk (a storage failure: the torrent must stop); failing to write the resume file
+    /// itself is a warning. Returns whether it was saved.
     @discardableResult
-    private func saveResume(_ torrent: RunningTorrent, pool: NIOThreadPool) async -> Bool {
+    private func saveResume(_ torrent: RunningTorrent, pool: NIOThreadPool) async throws(StorageError) -> Bool {
         guard let have = try? await torrent.runtime.have().get() else { return false }
         let layout = layout
         let directory = directory
@@ -223,8 +235,12 @@ struct SwarmRun {
         let path = resumePath
         let storage = torrent.storage
         do {
+            try await pool.runIfActive { try storage.sync() }
+        } catch {
+            throw error as? StorageError ?? StorageError(code: .ioError, message: "\(error)")
+        }
+        do {
             try await pool.runIfActive {
-                try storage.sync()
                 try ResumeData.capture(infoHash: infoHash, verified: have, layout: layout, directory: directory)
                     .save(to: path)
             }

@@ -73,6 +73,34 @@ import Testing
         }
     }
 
+    /// A file deleted while Shoal writes to it: the writes would land in an orphaned inode and be lost, so
+    /// the download stops with the file named (found within about a second) instead of claiming data it
+    /// no longer has; the next run fetches the file again and completes.
+    @Test func aFileDeletedUnderTheDownloadStopsIt() async throws {
+        try await Interop.withTemporaryDirectory { directory in
+            let fixture = try await RealClientHarness.makeFixture(Self.tree, name: "disk", in: directory)
+            let seedPort = try LoopbackPorts.free()
+            let seed = try await SwarmCommand.seed(fixture, port: seedPort, maxUpload: "512k", in: directory)
+            defer { seed.stop() }
+            let download = directory.appendingPathComponent("download", isDirectory: true)
+            let get = try SwarmCommand.startGet(fixture, into: download, peers: [seedPort], ["--sequential"], in: directory)
+            defer { get.stop() }
+            try await SwarmCommand.waitForProgress(get, above: 5)
+            let victim = fixture.content(in: download).appendingPathComponent("a.bin")
+            try FileManager.default.removeItem(at: victim)
+            let status = try await SwarmCommand.exitStatus(of: get, timeout: .seconds(15))
+            #expect(status == 1, "\(get)")
+            #expect(get.standardError.contains("a.bin"), "\(get)")
+            #expect(get.standardError.contains("deleted while in use"), "\(get)")
+            #expect(!get.standardOutput.contains("Complete:"), "\(get)")
+
+            let retry = try await SwarmCommand.get(fixture, into: download, peers: [seedPort]).outcome
+            #expect(retry.succeeded, "\(retry.summary)")
+            try assertSameFiles(
+                source: fixture.content(in: fixture.seedData), downloaded: fixture.content(in: download))
+        }
+    }
+
     /// A real full disk (ENOSPC) on a 2 MiB tmpfs, root only. Resume data may not fit on the full
     /// disk: the next run may find the verified pieces by checking the files instead. It runs after
     /// the tmpfs is grown.
