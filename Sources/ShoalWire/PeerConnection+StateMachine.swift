@@ -77,13 +77,6 @@ extension PeerConnection {
             var sentHandshake = false
         }
 
-        private struct Outstanding: Sendable {
-            var block: BlockRequest
-            var sentAt: Instant
-            /// When we cancelled it (fast extension: it waits for its answer).
-            var cancelledAt: Instant?
-        }
-
         /// Everything about the peer, once the handshakes are exchanged.
         private struct Active: Sendable {
             var peerID: PeerID
@@ -97,7 +90,7 @@ extension PeerConnection {
             var peerInterested = false
             var peerPieces: PeerPieces
             /// Our requests to the peer, oldest first.
-            var outstanding: [Outstanding] = []
+            var outstanding = OutstandingRequests()
             /// The peer's requests to us, oldest first.
             var peerRequests: [BlockRequest] = []
             /// Pieces the peer lets us request while choked.
@@ -110,11 +103,9 @@ extension PeerConnection {
             var waitingSince: Instant
             var snubbed = false
 
-            var liveOutstanding: [BlockRequest] {
-                outstanding.compactMap { $0.cancelledAt == nil ? $0.block : nil }
-            }
+            var liveOutstanding: [BlockRequest] { outstanding.live }
 
-            var hasLiveOutstanding: Bool { outstanding.contains { $0.cancelledAt == nil } }
+            var hasLiveOutstanding: Bool { outstanding.liveCount > 0 }
         }
 
         /// The actions a transition produces, and whether it ends the connection.
@@ -178,14 +169,13 @@ extension PeerConnection {
         /// Our requests awaiting an answer, oldest first, with the time each was sent (cancelled
         /// ones not included).
         public var outstandingRequests: [(block: BlockRequest, sentAt: Instant)] {
-            (active?.outstanding ?? []).compactMap { $0.cancelledAt == nil ? ($0.block, $0.sentAt) : nil }
+            guard let active else { return [] }
+            return active.outstanding.entries.compactMap { $0.cancelledAt == nil ? ($0.block, $0.sentAt) : nil }
         }
         /// How many of our requests await an answer (cancelled ones not included), without building a list.
         public var outstandingRequestCount: Int {
-            guard let active else { return 0 }
-            var count = 0
-            for request in active.outstanding where request.cancelledAt == nil { count += 1 }
-            return count
+            guard case .active(let active) = state else { return 0 }
+            return active.outstanding.liveCount
         }
         /// The peer's requests we have not answered, oldest first.
         public var peerRequests: [BlockRequest] { active?.peerRequests ?? [] }
@@ -215,9 +205,11 @@ extension PeerConnection {
                 if !active.snubbed && active.hasLiveOutstanding {
                     deadline = min(deadline, active.waitingSince + configuration.snubTimeout)
                 }
-                for entry in active.outstanding {
-                    if let cancelledAt = entry.cancelledAt {
-                        deadline = min(deadline, cancelledAt + configuration.snubTimeout)
+                if active.outstanding.cancelledCount > 0 {
+                    for entry in active.outstanding.entries {
+                        if let cancelledAt = entry.cancelledAt {
+                            deadline = min(deadline, cancelledAt + configuration.snubTimeout)
+                        }
                     }
                 }
                 return deadline
@@ -404,7 +396,7 @@ extension PeerConnection {
                     output.emit(.peerChoked(returned: []))
                 } else {
                     let returned = active.liveOutstanding
-                    active.outstanding = []
+                    active.outstanding.removeAll()
                     output.emit(.peerChoked(returned: returned))
                 }
 
@@ -445,11 +437,10 @@ extension PeerConnection {
             case .piece(let piece, let offset, let data):
                 let length = UInt32(truncatingIfNeeded: data.readableBytes)
                 let block = BlockRequest(piece: piece, offset: offset, length: length)
-                guard let index = active.outstanding.firstIndex(where: { $0.block == block }) else {
+                guard active.outstanding.remove(block) != nil else {
                     output.emit(.unexpectedBlock(block, data: data))
                     break
                 }
-                active.outstanding.remove(at: index)
                 active.waitingSince = now
                 output.emit(.blockReceived(block, data: data))
                 if active.snubbed {
@@ -458,11 +449,10 @@ extension PeerConnection {
                 }
 
             case .rejectRequest(let block):
-                guard let index = active.outstanding.firstIndex(where: { $0.block == block }) else {
+                guard let entry = active.outstanding.remove(block) else {
                     output.emit(.unexpectedReject(block))
                     break
                 }
-                let entry = active.outstanding.remove(at: index)
                 if entry.cancelledAt == nil { output.emit(.requestRejected(block)) }
 
             case .allowedFast(let piece):
@@ -594,7 +584,7 @@ extension PeerConnection {
             let limits = configuration.limits
             let pieceCount = self.pieceCount
             return modifyActive(now: now) { active, output in
-                if let existing = active.outstanding.first(where: { $0.block == block }) {
+                if let existing = active.outstanding.entry(for: block) {
                     if existing.cancelledAt != nil { output.emit(.requestsReturned([block])) }
                     return
                 }
@@ -607,7 +597,7 @@ extension PeerConnection {
                     return
                 }
                 if !active.hasLiveOutstanding { active.waitingSince = now }
-                active.outstanding.append(Outstanding(block: block, sentAt: now))
+                active.outstanding.append(.init(block: block, sentAt: now))
                 output.send(.request(block))
             }
         }
@@ -617,12 +607,12 @@ extension PeerConnection {
         /// delivered as ``PeerEvent/blockReceived(_:data:)``.
         public mutating func cancel(_ block: BlockRequest, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
-                guard let index = active.outstanding.firstIndex(where: { $0.block == block && $0.cancelledAt == nil })
-                else { return }
                 if active.fast {
-                    active.outstanding[index].cancelledAt = now
+                    guard active.outstanding.cancel(block, now: now) else { return }
                 } else {
-                    active.outstanding.remove(at: index)
+                    guard active.outstanding.entry(for: block)?.cancelledAt == nil,
+                        active.outstanding.remove(block) != nil
+                    else { return }
                 }
                 output.send(.cancel(block))
             }
