@@ -301,8 +301,8 @@ extension PeerConnection {
                 return close(WireError(.messageBeforeHandshake, messageID: message.id), now: now)
             case .closed, .modifying:
                 return []
-            case .active(var active):
-                state = .modifying
+            case .active:
+                var active = takeActive()
                 var output = Output()
                 active.lastReceived = now
                 receive(message, active: &active, now: now, output: &output)
@@ -514,8 +514,8 @@ extension PeerConnection {
                 return close(WireError(.handshakeTimeout), now: now)
             case .closed, .modifying:
                 return []
-            case .active(var active):
-                state = .modifying
+            case .active:
+                var active = takeActive()
                 var output = Output()
                 if now >= active.lastReceived + configuration.inactivityTimeout {
                     output.fail(WireError(.inactivityTimeout))
@@ -708,8 +708,8 @@ extension PeerConnection {
             case .awaitingHandshake:
                 state = .closed(error)
                 return [.close(error)]
-            case .active(let active):
-                state = .modifying
+            case .active:
+                let active = takeActive()
                 var output = Output()
                 output.fail(error)
                 return finish(active, output, now: now)
@@ -730,15 +730,25 @@ extension PeerConnection {
         private mutating func modifyActive(
             now: Instant, _ body: (inout Active, inout Output) -> Void
         ) -> [PeerAction] {
-            guard case .active(var active) = state else { return [] }
-            state = .modifying
+            guard case .active = state else { return [] }
+            var active = takeActive()
             var output = Output()
             body(&active, &output)
             return finish(active, output, now: now)
         }
 
         /// Stores the active state back, or closes (returning outstanding requests first).
-        private mutating func finish(_ active: Active, _ output: Output, now: Instant) -> [PeerAction] {
+        /// Moves the active state out, leaving `.modifying`; the state must be active. Binding the payload
+        /// with `case .active(var active) = state` copied it (every queue and set retained, and released
+        /// when `.modifying` replaced it), twice per block.
+        private mutating func takeActive() -> Active {
+            var taken = State.modifying
+            swap(&taken, &state)
+            guard case .active(let active) = consume taken else { preconditionFailure("the state is not active") }
+            return active
+        }
+
+        private mutating func finish(_ active: consuming Active, _ output: Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
             guard let error = output.error else {
                 state = .active(active)
