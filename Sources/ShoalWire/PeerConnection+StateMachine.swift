@@ -45,6 +45,8 @@ extension PeerConnection {
 
         private var state: State
         private var local: Local
+        /// Everything about the peer, while the state is `.active` (moved out while a method changes it).
+        private var active: Active?
 
         /// A machine for a new connection, its handshake timer starting at `now`. `ourPieces` is
         /// nil while the torrent's metadata (and so its piece count) is unknown.
@@ -58,10 +60,9 @@ extension PeerConnection {
 
         private enum State: Sendable {
             case awaitingHandshake(AwaitingHandshake)
-            case active(Active)
+            /// What is known of the peer is in `active`: apart, it can be moved out and back without a copy.
+            case active
             case closed(WireError?)
-            /// Only while a method modifies the active state in place (so it is not copied).
-            case modifying
         }
 
         /// What exists in every phase: our side.
@@ -131,8 +132,8 @@ extension PeerConnection {
         public var phase: Phase {
             switch state {
             case .awaitingHandshake: .awaitingHandshake
-            case .active(let active): active.receivedFirstMessage ? .established : .awaitingFirstMessage
-            case .closed, .modifying: .closed
+            case .active: active?.receivedFirstMessage == true ? .established : .awaitingFirstMessage
+            case .closed: .closed
             }
         }
 
@@ -174,8 +175,7 @@ extension PeerConnection {
         }
         /// How many of our requests await an answer (cancelled ones not included), without building a list.
         public var outstandingRequestCount: Int {
-            guard case .active(let active) = state else { return 0 }
-            return active.outstanding.liveCount
+            active?.outstanding.liveCount ?? 0
         }
         /// The peer's requests we have not answered, oldest first.
         public var peerRequests: [BlockRequest] { active?.peerRequests ?? [] }
@@ -188,17 +188,13 @@ extension PeerConnection {
         /// The peer has sent no block for the snub timeout while we had requests outstanding.
         public var isSnubbed: Bool { active?.snubbed ?? false }
 
-        private var active: Active? {
-            if case .active(let active) = state { return active }
-            return nil
-        }
-
         /// When ``timerFired(now:)`` next has something to do; nil once closed.
         public var nextDeadline: Instant? {
             switch state {
             case .awaitingHandshake(let waiting):
                 return waiting.startedAt + configuration.handshakeTimeout
-            case .active(let active):
+            case .active:
+                guard let active else { return nil }
                 var deadline = min(
                     local.lastSent + configuration.keepAliveInterval,
                     active.lastReceived + configuration.inactivityTimeout)
@@ -213,7 +209,7 @@ extension PeerConnection {
                     }
                 }
                 return deadline
-            case .closed, .modifying:
+            case .closed:
                 return nil
             }
         }
@@ -288,7 +284,8 @@ extension PeerConnection {
             }
             if !local.amChoking { output.send(.unchoke) }
             if local.amInterested { output.send(.interested) }
-            state = .active(active)
+            state = .active
+            self.active = active
             return actions + output.actions
         }
 
@@ -299,7 +296,7 @@ extension PeerConnection {
             switch state {
             case .awaitingHandshake:
                 return close(WireError(.messageBeforeHandshake, messageID: message.id), now: now)
-            case .closed, .modifying:
+            case .closed:
                 return []
             case .active:
                 var active = takeActive()
@@ -512,7 +509,7 @@ extension PeerConnection {
             case .awaitingHandshake(let waiting):
                 guard now >= waiting.startedAt + configuration.handshakeTimeout else { return [] }
                 return close(WireError(.handshakeTimeout), now: now)
-            case .closed, .modifying:
+            case .closed:
                 return []
             case .active:
                 var active = takeActive()
@@ -703,7 +700,7 @@ extension PeerConnection {
         /// Close the connection for the torrent's reason; outstanding requests are returned.
         public mutating func close(_ error: WireError, now: Instant) -> [PeerAction] {
             switch state {
-            case .closed, .modifying:
+            case .closed:
                 return []
             case .awaitingHandshake:
                 state = .closed(error)
@@ -719,8 +716,11 @@ extension PeerConnection {
         /// The runtime lost the connection (the peer closed it, or a write failed): outstanding
         /// requests are returned, and nothing more happens.
         public mutating func connectionClosed() -> [PeerAction] {
-            defer { state = .closed(nil) }
-            guard case .active(let active) = state, active.hasLiveOutstanding else { return [] }
+            defer {
+                state = .closed(nil)
+                active = nil
+            }
+            guard let active, active.hasLiveOutstanding else { return [] }
             return [.emit(.requestsReturned(active.liveOutstanding))]
         }
 
@@ -737,21 +737,19 @@ extension PeerConnection {
             return finish(active, output, now: now)
         }
 
-        /// Stores the active state back, or closes (returning outstanding requests first).
-        /// Moves the active state out, leaving `.modifying`; the state must be active. Binding the payload
-        /// with `case .active(var active) = state` copied it (every queue and set retained, and released
-        /// when `.modifying` replaced it), twice per block.
+        /// Moves the active state out (`finish` stores it back); the state must be active. Binding an enum
+        /// payload (`case .active(var active) = state`) copied it, every queue and set retained and then
+        /// released, about twice per block.
         private mutating func takeActive() -> Active {
-            var taken = State.modifying
-            swap(&taken, &state)
-            guard case .active(let active) = consume taken else { preconditionFailure("the state is not active") }
-            return active
+            guard let taken = self.active.take() else { preconditionFailure("the state is not active") }
+            return taken
         }
 
+        /// Stores the active state back, or closes (returning outstanding requests first).
         private mutating func finish(_ active: consuming Active, _ output: Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
             guard let error = output.error else {
-                state = .active(active)
+                self.active = active
                 return output.actions
             }
             state = .closed(error)
