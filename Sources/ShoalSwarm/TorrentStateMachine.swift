@@ -71,10 +71,6 @@ public struct TorrentStateMachine: Sendable {
         /// The pieces it has, as reported to the picker (kept to withdraw them when it leaves).
         var pieces: Bitfield
         var requestLimit: Int?
-
-        /// Runs `body` on the peer where it is stored: `peers[key]?.inPlace { ... }` reads or changes it without
-        /// the copy that `peers[key]` makes (every queue and buffer of it retained, then released).
-        mutating func inPlace<Result>(_ body: (inout Peer) -> Result) -> Result { body(&self) }
     }
 
     public private(set) var configuration: Configuration
@@ -164,41 +160,41 @@ public struct TorrentStateMachine: Sendable {
     /// Bytes arrived from a peer: the handshake first, then messages, each fed to its wire machine.
     /// Bytes that do not yet make a whole message are kept for the next call.
     public mutating func received(_ bytes: inout ByteBuffer, from key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard peers.keys.contains(key) else { return [] }
         // Messages are decoded from the received buffer itself, so blocks are slices of what the socket read
         // and no byte is copied. Only a message split across reads waits in the peer's `inbound`, and takes
         // from the next read just the bytes that complete it (`PeerMessageFraming`).
         var inbound = ByteBuffer()
-        swap(&inbound, &peers[key]!.inbound)
+        guard withPeer(key, { swap(&inbound, &$0.inbound) }) != nil else { return [] }
         var actions: [TorrentAction] = []
-        while peers.keys.contains(key) {  // (`peers[key] != nil` would copy the peer)
+        while let handshaken = withPeer(key, { $0.handshaken }) {
             if inbound.readableBytes == 0 {
                 guard bytes.readableBytes > 0 else { break }
                 inbound = bytes
                 bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
             } else {
-                PeerMessageFraming.complete(&inbound, from: &bytes, handshake: !peers[key]!.handshaken)
+                PeerMessageFraming.complete(&inbound, from: &bytes, handshake: !handshaken)
             }
             let step: [PeerAction]
             do throws(WireError) {
-                if !peers[key]!.handshaken {
+                if !handshaken {
                     guard let handshake = try Handshake.decode(from: &inbound) else {
                         if bytes.readableBytes > 0 { continue } else { break }
                     }
-                    peers[key]!.handshaken = true
-                    peers[key]!.peerID = handshake.peerID
-                    step = peers[key]!.machine.receivedHandshake(handshake, now: now)
+                    step =
+                        withPeer(key) { peer in
+                            peer.handshaken = true
+                            peer.peerID = handshake.peerID
+                            return peer.machine.receivedHandshake(handshake, now: now)
+                        } ?? []
                 } else {
-                    var decoder = peers[key]!.decoder
-                    let message = try decoder.next(from: &inbound)
-                    peers[key]!.decoder = decoder
-                    guard let message else {
+                    let message = try withPeer(key) { peer throws(WireError) in try peer.decoder.next(from: &inbound) }
+                    guard let message = message ?? nil else {
                         if bytes.readableBytes > 0 { continue } else { break }
                     }
-                    step = peers[key]!.machine.received(message, now: now)
+                    step = withPeer(key) { $0.machine.received(message, now: now) } ?? []
                 }
             } catch {
-                let address = peers[key]?.address
+                let address = withPeer(key) { $0.address }
                 actions += forget(key, misbehaved: true, now: now) + [.close(key)]
                 if error.disposition == .ban, let address {
                     planner.ban(address)
@@ -208,9 +204,7 @@ public struct TorrentStateMachine: Sendable {
             }
             actions += perform(step, for: key, now: now)
         }
-        if let handshaken = peers[key]?.handshaken {
-            peers[key]!.inbound = PeerMessageFraming.keepPartial(inbound, handshake: !handshaken)
-        }
+        withPeer(key) { $0.inbound = PeerMessageFraming.keepPartial(inbound, handshake: !$0.handshaken) }
         return actions
     }
 
@@ -237,9 +231,8 @@ public struct TorrentStateMachine: Sendable {
             picker.pieceVerified(piece)
             actions.append(.verified(piece: piece))
             for key in peers.keys.sorted() {
-                guard var peer = peers[key] else { continue }
-                let wire = peer.machine.announceHave(piece: UInt32(piece), now: now)
-                peers[key] = peer
+                guard let wire = withPeer(key, { $0.machine.announceHave(piece: UInt32(piece), now: now) })
+                else { continue }
                 actions += perform(wire, for: key, now: now)
                 actions += updateInterest(key, now: now)
             }
@@ -250,7 +243,7 @@ public struct TorrentStateMachine: Sendable {
         } else {
             totals.wasted += Int64(configuration.geometry.length(ofPiece: piece))
             for contributor in picker.pieceFailed(piece) {
-                guard let address = peers[contributor]?.address else { continue }
+                guard let address = withPeer(contributor, { $0.address }) else { continue }
                 let strikes = (badPieces[address] ?? 0) + 1
                 badPieces[address] = strikes
                 if strikes >= configuration.maxBadPieces {
@@ -266,16 +259,17 @@ public struct TorrentStateMachine: Sendable {
 
     /// A block a peer asked for was read; send it unless the request was cancelled meanwhile.
     public mutating func blockRead(_ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant) -> [TorrentAction] {
-        // The peer is changed in place: a copy changed and stored back would copy its request queue each time.
-        guard let request = BlockRequest(block), peers[key]?.inPlace({ $0.machine.isRequestQueued(request) }) == true
+        guard let request = BlockRequest(block),
+            let sent = withPeer(key, { peer -> (wire: [PeerAction], peerID: PeerID?)? in
+                guard peer.machine.isRequestQueued(request) else { return nil }
+                let wire = peer.machine.sendBlock(request, data: data, now: now)
+                peer.bytesSent += Int64(block.length)
+                peer.sent.record(block.length, now: now)
+                peer.transfer.uploaded += Int64(block.length)
+                return (wire, peer.peerID)
+            }) ?? nil
         else { return [] }
-        let (wire, peerID) = peers[key]!.inPlace { peer in
-            let wire = peer.machine.sendBlock(request, data: data, now: now)
-            peer.bytesSent += Int64(block.length)
-            peer.sent.record(block.length, now: now)
-            peer.transfer.uploaded += Int64(block.length)
-            return (wire, peer.peerID)
-        }
+        let (wire, peerID) = sent
         totals.uploaded += Int64(block.length)
         if let id = peerID { totals.byPeerID[id, default: .init()].uploaded += Int64(block.length) }
         return perform(wire, for: key, now: now)
@@ -287,9 +281,7 @@ public struct TorrentStateMachine: Sendable {
     public mutating func tick(now: Instant) -> [TorrentAction] {
         var actions: [TorrentAction] = []
         for key in peers.keys.sorted() {
-            guard var peer = peers[key] else { continue }
-            let wire = peer.machine.timerFired(now: now)
-            peers[key] = peer
+            guard let wire = withPeer(key, { $0.machine.timerFired(now: now) }) else { continue }
             actions += perform(wire, for: key, now: now)
         }
         if nextRechoke.map({ now >= $0 }) ?? true {
@@ -366,7 +358,8 @@ public struct TorrentStateMachine: Sendable {
         while uploadWaitingHead < uploadWaiting.count {
             let (key, block) = uploadWaiting[uploadWaitingHead]
             // A request cancelled, rejected or of a peer gone meanwhile costs nothing.
-            guard let peer = peers[key], let request = BlockRequest(block), peer.machine.isRequestQueued(request) else {
+            guard let request = BlockRequest(block), withPeer(key, { $0.machine.isRequestQueued(request) }) == true
+            else {
                 uploadWaitingHead += 1
                 continue
             }
@@ -386,6 +379,17 @@ public struct TorrentStateMachine: Sendable {
     }
 
     // MARK: - Internals
+
+    /// Runs `body` on the peer where it is stored, to read or change it; nil when there is no such peer.
+    /// `peers[key]` would copy the peer (every queue and buffer of it retained, then released), and even
+    /// `peers[key]!.field = x` copies it through the dictionary's optional subscript; `values[index]` does not.
+    @discardableResult
+    private mutating func withPeer<Result, Failure: Error>(
+        _ key: PeerKey, _ body: (inout Peer) throws(Failure) -> Result
+    ) throws(Failure) -> Result? {
+        guard let index = peers.index(forKey: key) else { return nil }
+        return try body(&peers.values[index])
+    }
 
     private mutating func newKey() -> PeerKey {
         nextKey += 1
@@ -440,7 +444,7 @@ public struct TorrentStateMachine: Sendable {
                 if let body = parts.body { actions.append(.send(key, body)) }
             case .close(let error):
                 let misbehaved = error.disposition == .ban
-                let address = peers[key]?.address
+                let address = withPeer(key) { $0.address }
                 actions += forget(key, misbehaved: misbehaved, now: now)
                 actions.append(.close(key))
                 if misbehaved, let address {
@@ -456,15 +460,15 @@ public struct TorrentStateMachine: Sendable {
     }
 
     private mutating func handle(_ event: PeerEvent, from key: PeerKey, now: Instant) -> [TorrentAction] {
-        // The peer is changed in place (`peers[key]!`): a copy held across a change would copy its queues.
+        // The peer is read and changed where it is stored (`withPeer`): `peers[key]` would copy it.
         guard peers.keys.contains(key) else { return [] }
         switch event {
         case .peerPieces(let bitfield):
-            peers[key]!.pieces = bitfield
+            withPeer(key) { $0.pieces = bitfield }
             if bitfield.isComplete { picker.peerHasAll(key) } else { picker.peerBitfield(bitfield, peer: key) }
             return updateInterest(key, now: now)
         case .peerHas(let piece):
-            guard peers[key]!.pieces.set(Int(piece)) else { return [] }
+            guard withPeer(key, { $0.pieces.set(Int(piece)) }) == true else { return [] }
             picker.peerHas(Int(piece), peer: key)
             return updateInterest(key, now: now)
         case .peerUnchoked, .allowedFast:
@@ -481,43 +485,46 @@ public struct TorrentStateMachine: Sendable {
             return fillRequests(key, now: now)
         case .blockReceived(let request, let data):
             let block = request.block
-            peers[key]!.received.record(block.length, now: now)
-            peers[key]!.lastBlockReceived = now
-            peers[key]!.transfer.downloaded += Int64(block.length)
+            let peerID = withPeer(key) { peer in
+                peer.received.record(block.length, now: now)
+                peer.lastBlockReceived = now
+                peer.transfer.downloaded += Int64(block.length)
+                return peer.peerID
+            }
             totals.downloaded += Int64(block.length)
-            if let id = peers[key]!.peerID { totals.byPeerID[id, default: .init()].downloaded += Int64(block.length) }
+            if let id = peerID ?? nil { totals.byPeerID[id, default: .init()].downloaded += Int64(block.length) }
             let arrival = picker.blockReceived(block, from: key)
             var actions: [TorrentAction] = []
             if arrival.isNew { actions.append(.write(block, data)) }
             for other in arrival.cancels where other != key {
-                guard peers.keys.contains(other) else { continue }
-                let wire = peers[other]!.machine.cancel(request, now: now)
+                guard let wire = withPeer(other, { $0.machine.cancel(request, now: now) }) else { continue }
                 actions += perform(wire, for: other, now: now)
             }
             return actions + fillRequests(key, now: now)
         case .blockRequested(let request):
             let block = request.block
             guard configuration.geometry.blockIndex(of: block) != nil, have[block.piece] else {
-                let wire = peers[key]!.machine.rejectRequest(request, now: now)
+                let wire = withPeer(key) { $0.machine.rejectRequest(request, now: now) } ?? []
                 return perform(wire, for: key, now: now)
             }
             guard configuration.uploadRateLimit != nil else { return [.read(key, block)] }
             uploadWaiting.append((key, block))
             return releaseUploads(now: now)
         case .extensionHandshake(let handshake):
-            peers[key]!.requestLimit = handshake.requestQueueLength
+            withPeer(key) { $0.requestLimit = handshake.requestQueueLength }
             return []
         case .peerInterested:
             // A free slot need not wait for the next rechoke.
-            let unchoked = peers.values.filter { !$0.machine.amChoking }.count
+            var unchoked = 0
+            for index in peers.indices where !peers.values[index].machine.amChoking { unchoked += 1 }
             return unchoked < configuration.choker.regularSlots ? rechoke(now: now) : []
         case .snubbed:
             // Nothing came for a minute although blocks were asked: cancel them so that other peers can
             // fetch them (a late answer is still taken); it gets one request at a time until it sends again.
-            let stuck = peers[key]!.machine.outstandingRequests.map(\.block)
+            let stuck = withPeer(key) { $0.machine.outstandingRequests.map(\.block) } ?? []
             var wire: [PeerAction] = []
             for request in stuck {
-                wire += peers[key]!.machine.cancel(request, now: now)
+                wire += withPeer(key) { $0.machine.cancel(request, now: now) } ?? []
                 _ = picker.requestFailed(request.block, peer: key)
             }
             var actions = perform(wire, for: key, now: now)
@@ -531,10 +538,10 @@ public struct TorrentStateMachine: Sendable {
 
     /// Interested exactly when the peer has a piece we want.
     private mutating func updateInterest(_ key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard let peer = peers[key] else { return [] }
+        guard let peer = withPeer(key, { (pieces: $0.pieces, amInterested: $0.machine.amInterested) }) else { return [] }
         let wanted = !isFinished && picker.wantsAny(of: peer.pieces)
-        guard wanted != peer.machine.amInterested else { return fillRequests(key, now: now) }
-        let wire = peers[key]!.machine.setInterested(wanted, now: now)
+        guard wanted != peer.amInterested else { return fillRequests(key, now: now) }
+        let wire = withPeer(key) { $0.machine.setInterested(wanted, now: now) } ?? []
         return perform(wire, for: key, now: now) + fillRequests(key, now: now)
     }
 
@@ -558,11 +565,15 @@ public struct TorrentStateMachine: Sendable {
         let blocks = picker.requestBlocks(
             for: key, peerHas: want.pieces, count: want.count, fast: picker.isFast(downloadRate: want.rate),
             duplicates: want.idle, random: &random)
-        var wire: [PeerAction] = []
-        for block in blocks {
-            guard let request = BlockRequest(block) else { continue }
-            wire += peers[key]!.machine.request(request, now: now)
-        }
+        let wire =
+            withPeer(key) { peer -> [PeerAction] in
+                var wire: [PeerAction] = []
+                for block in blocks {
+                    guard let request = BlockRequest(block) else { continue }
+                    wire += peer.machine.request(request, now: now)
+                }
+                return wire
+            } ?? []
         return perform(wire, for: key, now: now)
     }
 
@@ -570,8 +581,8 @@ public struct TorrentStateMachine: Sendable {
     /// `idle`: nothing asked of it is in flight (only then may endgame duplicate others' requests).
     private mutating func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double, idle: Bool)? {
         let queueDepth = configuration.queueDepth
-        // Read in place (`inPlace`): `peers[key]` would copy the peer, once per block received.
-        return peers[key]?.inPlace { peer in
+        // Read in place (`withPeer`): `peers[key]` would copy the peer, once per block received.
+        return withPeer(key) { peer in
             guard peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
             let rate = peer.received.rate(now: now)
             let outstanding = peer.machine.outstandingRequestCount
@@ -595,10 +606,11 @@ public struct TorrentStateMachine: Sendable {
         var actions: [TorrentAction] = []
         for (keys, unchoke) in [(decision.newlyChoked, false), (decision.newlyUnchoked, true)] {
             for key in keys {
-                guard var peer = peers[key] else { continue }
-                let wire = unchoke ? peer.machine.unchoke(now: now) : peer.machine.choke(now: now)
-                peer.unchokedSince = unchoke ? now : nil
-                peers[key] = peer
+                let change = withPeer(key) { peer in
+                    peer.unchokedSince = unchoke ? now : nil
+                    return unchoke ? peer.machine.unchoke(now: now) : peer.machine.choke(now: now)
+                }
+                guard let wire = change else { continue }
                 actions += perform(wire, for: key, now: now)
             }
         }

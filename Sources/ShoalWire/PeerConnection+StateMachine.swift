@@ -45,6 +45,8 @@ extension PeerConnection {
 
         private var state: State
         private var local: Local
+        /// Everything about the peer, while the state is `.active` (moved out while a method changes it).
+        private var active: Active?
 
         /// A machine for a new connection, its handshake timer starting at `now`. `ourPieces` is
         /// nil while the torrent's metadata (and so its piece count) is unknown.
@@ -58,10 +60,9 @@ extension PeerConnection {
 
         private enum State: Sendable {
             case awaitingHandshake(AwaitingHandshake)
-            case active(Active)
+            /// What is known of the peer is in `active`: apart, it can be moved out and back without a copy.
+            case active
             case closed(WireError?)
-            /// Only while a method modifies the active state in place (so it is not copied).
-            case modifying
         }
 
         /// What exists in every phase: our side.
@@ -77,13 +78,6 @@ extension PeerConnection {
             var sentHandshake = false
         }
 
-        private struct Outstanding: Sendable {
-            var block: BlockRequest
-            var sentAt: Instant
-            /// When we cancelled it (fast extension: it waits for its answer).
-            var cancelledAt: Instant?
-        }
-
         /// Everything about the peer, once the handshakes are exchanged.
         private struct Active: Sendable {
             var peerID: PeerID
@@ -97,7 +91,7 @@ extension PeerConnection {
             var peerInterested = false
             var peerPieces: PeerPieces
             /// Our requests to the peer, oldest first.
-            var outstanding: [Outstanding] = []
+            var outstanding = OutstandingRequests()
             /// The peer's requests to us, oldest first.
             var peerRequests: [BlockRequest] = []
             /// Pieces the peer lets us request while choked.
@@ -110,11 +104,9 @@ extension PeerConnection {
             var waitingSince: Instant
             var snubbed = false
 
-            var liveOutstanding: [BlockRequest] {
-                outstanding.compactMap { $0.cancelledAt == nil ? $0.block : nil }
-            }
+            var liveOutstanding: [BlockRequest] { outstanding.live }
 
-            var hasLiveOutstanding: Bool { outstanding.contains { $0.cancelledAt == nil } }
+            var hasLiveOutstanding: Bool { outstanding.liveCount > 0 }
         }
 
         /// The actions a transition produces, and whether it ends the connection.
@@ -140,8 +132,8 @@ extension PeerConnection {
         public var phase: Phase {
             switch state {
             case .awaitingHandshake: .awaitingHandshake
-            case .active(let active): active.receivedFirstMessage ? .established : .awaitingFirstMessage
-            case .closed, .modifying: .closed
+            case .active: active?.receivedFirstMessage == true ? .established : .awaitingFirstMessage
+            case .closed: .closed
             }
         }
 
@@ -178,14 +170,12 @@ extension PeerConnection {
         /// Our requests awaiting an answer, oldest first, with the time each was sent (cancelled
         /// ones not included).
         public var outstandingRequests: [(block: BlockRequest, sentAt: Instant)] {
-            (active?.outstanding ?? []).compactMap { $0.cancelledAt == nil ? ($0.block, $0.sentAt) : nil }
+            guard let active else { return [] }
+            return active.outstanding.entries.compactMap { $0.cancelledAt == nil ? ($0.block, $0.sentAt) : nil }
         }
         /// How many of our requests await an answer (cancelled ones not included), without building a list.
         public var outstandingRequestCount: Int {
-            guard let active else { return 0 }
-            var count = 0
-            for request in active.outstanding where request.cancelledAt == nil { count += 1 }
-            return count
+            active?.outstanding.liveCount ?? 0
         }
         /// The peer's requests we have not answered, oldest first.
         public var peerRequests: [BlockRequest] { active?.peerRequests ?? [] }
@@ -198,30 +188,28 @@ extension PeerConnection {
         /// The peer has sent no block for the snub timeout while we had requests outstanding.
         public var isSnubbed: Bool { active?.snubbed ?? false }
 
-        private var active: Active? {
-            if case .active(let active) = state { return active }
-            return nil
-        }
-
         /// When ``timerFired(now:)`` next has something to do; nil once closed.
         public var nextDeadline: Instant? {
             switch state {
             case .awaitingHandshake(let waiting):
                 return waiting.startedAt + configuration.handshakeTimeout
-            case .active(let active):
+            case .active:
+                guard let active else { return nil }
                 var deadline = min(
                     local.lastSent + configuration.keepAliveInterval,
                     active.lastReceived + configuration.inactivityTimeout)
                 if !active.snubbed && active.hasLiveOutstanding {
                     deadline = min(deadline, active.waitingSince + configuration.snubTimeout)
                 }
-                for entry in active.outstanding {
-                    if let cancelledAt = entry.cancelledAt {
-                        deadline = min(deadline, cancelledAt + configuration.snubTimeout)
+                if active.outstanding.cancelledCount > 0 {
+                    for entry in active.outstanding.entries {
+                        if let cancelledAt = entry.cancelledAt {
+                            deadline = min(deadline, cancelledAt + configuration.snubTimeout)
+                        }
                     }
                 }
                 return deadline
-            case .closed, .modifying:
+            case .closed:
                 return nil
             }
         }
@@ -296,7 +284,8 @@ extension PeerConnection {
             }
             if !local.amChoking { output.send(.unchoke) }
             if local.amInterested { output.send(.interested) }
-            state = .active(active)
+            state = .active
+            self.active = active
             return actions + output.actions
         }
 
@@ -307,10 +296,10 @@ extension PeerConnection {
             switch state {
             case .awaitingHandshake:
                 return close(WireError(.messageBeforeHandshake, messageID: message.id), now: now)
-            case .closed, .modifying:
+            case .closed:
                 return []
-            case .active(var active):
-                state = .modifying
+            case .active:
+                var active = takeActive()
                 var output = Output()
                 active.lastReceived = now
                 receive(message, active: &active, now: now, output: &output)
@@ -404,7 +393,7 @@ extension PeerConnection {
                     output.emit(.peerChoked(returned: []))
                 } else {
                     let returned = active.liveOutstanding
-                    active.outstanding = []
+                    active.outstanding.removeAll()
                     output.emit(.peerChoked(returned: returned))
                 }
 
@@ -445,11 +434,10 @@ extension PeerConnection {
             case .piece(let piece, let offset, let data):
                 let length = UInt32(truncatingIfNeeded: data.readableBytes)
                 let block = BlockRequest(piece: piece, offset: offset, length: length)
-                guard let index = active.outstanding.firstIndex(where: { $0.block == block }) else {
+                guard active.outstanding.remove(block) != nil else {
                     output.emit(.unexpectedBlock(block, data: data))
                     break
                 }
-                active.outstanding.remove(at: index)
                 active.waitingSince = now
                 output.emit(.blockReceived(block, data: data))
                 if active.snubbed {
@@ -458,11 +446,10 @@ extension PeerConnection {
                 }
 
             case .rejectRequest(let block):
-                guard let index = active.outstanding.firstIndex(where: { $0.block == block }) else {
+                guard let entry = active.outstanding.remove(block) else {
                     output.emit(.unexpectedReject(block))
                     break
                 }
-                let entry = active.outstanding.remove(at: index)
                 if entry.cancelledAt == nil { output.emit(.requestRejected(block)) }
 
             case .allowedFast(let piece):
@@ -522,10 +509,10 @@ extension PeerConnection {
             case .awaitingHandshake(let waiting):
                 guard now >= waiting.startedAt + configuration.handshakeTimeout else { return [] }
                 return close(WireError(.handshakeTimeout), now: now)
-            case .closed, .modifying:
+            case .closed:
                 return []
-            case .active(var active):
-                state = .modifying
+            case .active:
+                var active = takeActive()
                 var output = Output()
                 if now >= active.lastReceived + configuration.inactivityTimeout {
                     output.fail(WireError(.inactivityTimeout))
@@ -594,7 +581,7 @@ extension PeerConnection {
             let limits = configuration.limits
             let pieceCount = self.pieceCount
             return modifyActive(now: now) { active, output in
-                if let existing = active.outstanding.first(where: { $0.block == block }) {
+                if let existing = active.outstanding.entry(for: block) {
                     if existing.cancelledAt != nil { output.emit(.requestsReturned([block])) }
                     return
                 }
@@ -607,7 +594,7 @@ extension PeerConnection {
                     return
                 }
                 if !active.hasLiveOutstanding { active.waitingSince = now }
-                active.outstanding.append(Outstanding(block: block, sentAt: now))
+                active.outstanding.append(.init(block: block, sentAt: now))
                 output.send(.request(block))
             }
         }
@@ -617,12 +604,12 @@ extension PeerConnection {
         /// delivered as ``PeerEvent/blockReceived(_:data:)``.
         public mutating func cancel(_ block: BlockRequest, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
-                guard let index = active.outstanding.firstIndex(where: { $0.block == block && $0.cancelledAt == nil })
-                else { return }
                 if active.fast {
-                    active.outstanding[index].cancelledAt = now
+                    guard active.outstanding.cancel(block, now: now) else { return }
                 } else {
-                    active.outstanding.remove(at: index)
+                    guard active.outstanding.entry(for: block)?.cancelledAt == nil,
+                        active.outstanding.remove(block) != nil
+                    else { return }
                 }
                 output.send(.cancel(block))
             }
@@ -713,13 +700,13 @@ extension PeerConnection {
         /// Close the connection for the torrent's reason; outstanding requests are returned.
         public mutating func close(_ error: WireError, now: Instant) -> [PeerAction] {
             switch state {
-            case .closed, .modifying:
+            case .closed:
                 return []
             case .awaitingHandshake:
                 state = .closed(error)
                 return [.close(error)]
-            case .active(let active):
-                state = .modifying
+            case .active:
+                let active = takeActive()
                 var output = Output()
                 output.fail(error)
                 return finish(active, output, now: now)
@@ -729,8 +716,11 @@ extension PeerConnection {
         /// The runtime lost the connection (the peer closed it, or a write failed): outstanding
         /// requests are returned, and nothing more happens.
         public mutating func connectionClosed() -> [PeerAction] {
-            defer { state = .closed(nil) }
-            guard case .active(let active) = state, active.hasLiveOutstanding else { return [] }
+            defer {
+                state = .closed(nil)
+                active = nil
+            }
+            guard let active, active.hasLiveOutstanding else { return [] }
             return [.emit(.requestsReturned(active.liveOutstanding))]
         }
 
@@ -740,18 +730,26 @@ extension PeerConnection {
         private mutating func modifyActive(
             now: Instant, _ body: (inout Active, inout Output) -> Void
         ) -> [PeerAction] {
-            guard case .active(var active) = state else { return [] }
-            state = .modifying
+            guard case .active = state else { return [] }
+            var active = takeActive()
             var output = Output()
             body(&active, &output)
             return finish(active, output, now: now)
         }
 
+        /// Moves the active state out (`finish` stores it back); the state must be active. Binding an enum
+        /// payload (`case .active(var active) = state`) copied it, every queue and set retained and then
+        /// released, about twice per block.
+        private mutating func takeActive() -> Active {
+            guard let taken = self.active.take() else { preconditionFailure("the state is not active") }
+            return taken
+        }
+
         /// Stores the active state back, or closes (returning outstanding requests first).
-        private mutating func finish(_ active: Active, _ output: Output, now: Instant) -> [PeerAction] {
+        private mutating func finish(_ active: consuming Active, _ output: Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
             guard let error = output.error else {
-                state = .active(active)
+                self.active = active
                 return output.actions
             }
             state = .closed(error)
