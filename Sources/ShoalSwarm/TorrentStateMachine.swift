@@ -260,19 +260,17 @@ public struct TorrentStateMachine: Sendable {
     /// A block a peer asked for was read; send it unless the request was cancelled meanwhile.
     public mutating func blockRead(_ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant) -> [TorrentAction] {
         guard let request = BlockRequest(block),
-            let sent = withPeer(key, { peer -> (wire: [PeerAction], peerID: PeerID?)? in
+            let sent = withPeer(key, { peer -> [PeerAction]? in
                 guard peer.machine.isRequestQueued(request) else { return nil }
                 let wire = peer.machine.sendBlock(request, data: data, now: now)
                 peer.bytesSent += Int64(block.length)
                 peer.sent.record(block.length, now: now)
                 peer.transfer.uploaded += Int64(block.length)
-                return (wire, peer.peerID)
+                return wire
             }) ?? nil
         else { return [] }
-        let (wire, peerID) = sent
         totals.uploaded += Int64(block.length)
-        if let id = peerID { totals.byPeerID[id, default: .init()].uploaded += Int64(block.length) }
-        return perform(wire, for: key, now: now)
+        return perform(sent, for: key, now: now)
     }
 
     // MARK: - Time
@@ -331,6 +329,7 @@ public struct TorrentStateMachine: Sendable {
         statistics.pieceCount = have.count
         for key in peers.keys.sorted() {
             guard let peer = peers[key] else { continue }
+            if let id = peer.peerID { statistics.byPeerID[id, default: .init()].add(peer.transfer) }
             let down = peer.received.rate(now: now)
             let up = peer.sent.rate(now: now)
             statistics.downloadRate += down
@@ -420,6 +419,8 @@ public struct TorrentStateMachine: Sendable {
     /// Drops a peer: its pieces leave the availability counts, its requests go back to the picker.
     private mutating func forget(_ key: PeerKey, misbehaved: Bool, now: Instant) -> [TorrentAction] {
         guard let peer = peers.removeValue(forKey: key) else { return [] }
+        // Its byte counts join those of its peer id (per block they are kept with the peer, not hashed).
+        if let id = peer.peerID { totals.byPeerID[id, default: .init()].add(peer.transfer) }
         _ = picker.peerLeft(key, bitfield: peer.pieces)
         planner.disconnected(peer.address, misbehaved: misbehaved, now: now)
         var actions: [TorrentAction] = []
@@ -485,14 +486,12 @@ public struct TorrentStateMachine: Sendable {
             return fillRequests(key, now: now)
         case .blockReceived(let request, let data):
             let block = request.block
-            let peerID = withPeer(key) { peer in
+            withPeer(key) { peer in
                 peer.received.record(block.length, now: now)
                 peer.lastBlockReceived = now
                 peer.transfer.downloaded += Int64(block.length)
-                return peer.peerID
             }
             totals.downloaded += Int64(block.length)
-            if let id = peerID ?? nil { totals.byPeerID[id, default: .init()].downloaded += Int64(block.length) }
             let arrival = picker.blockReceived(block, from: key)
             var actions: [TorrentAction] = []
             if arrival.isNew { actions.append(.write(block, data)) }

@@ -14,6 +14,12 @@ public struct TorrentStatistics: Sendable {
             self.downloaded = downloaded
             self.uploaded = uploaded
         }
+
+        /// Adds another count to this one.
+        public mutating func add(_ other: Transfer) {
+            downloaded += other.downloaded
+            uploaded += other.uploaded
+        }
     }
 
     /// A connected peer.
