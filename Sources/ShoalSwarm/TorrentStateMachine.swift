@@ -587,7 +587,10 @@ public struct TorrentStateMachine: Sendable {
             let outstanding = peer.machine.outstandingRequestCount
             let depth = peer.machine.isSnubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
             let missing = depth - outstanding
-            return missing > 0 ? (missing, peer.pieces, rate, outstanding == 0) : nil
+            // Refill in batches (a quarter of the queue, at most 16 blocks) while requests are in flight:
+            // one pick for several blocks costs much less than a pick for every block that arrives.
+            let batch = outstanding == 0 ? 1 : max(1, min(16, depth / 4))
+            return missing >= batch ? (missing, peer.pieces, rate, outstanding == 0) : nil
         } ?? nil
     }
 
