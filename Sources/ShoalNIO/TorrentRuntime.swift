@@ -41,11 +41,9 @@ public final class TorrentRuntime: Sendable {
     static let unwrittenLowWater = 8 << 20
 
     public let eventLoop: any EventLoop
-    private let group: any EventLoopGroup
     private let threadPool: NIOThreadPool
     private let storage: PieceStorage
     private let hasher: IncrementalPieceHasher
-    private let geometry: PieceGeometry
     private let state: NIOLoopBoundBox<State>
     private let report: @Sendable (Report) -> Void
 
@@ -53,12 +51,10 @@ public final class TorrentRuntime: Sendable {
         machine: TorrentStateMachine, storage: PieceStorage, group: any EventLoopGroup, threadPool: NIOThreadPool,
         report: @escaping @Sendable (Report) -> Void
     ) {
-        self.group = group
         self.eventLoop = group.next()
         self.threadPool = threadPool
         self.storage = storage
         self.hasher = IncrementalPieceHasher(storage: storage)
-        self.geometry = machine.configuration.geometry
         self.report = report
         self.state = NIOLoopBoundBox.makeBoxSendingValue(State(machine: machine), eventLoop: eventLoop)
     }

@@ -20,8 +20,7 @@ import Synchronization
 ///
 /// Calls for one piece must be ordered by the caller (its writes, then its hash), as with ``PieceStorage``;
 /// calls for different pieces may come from any threads. The state is a SHA-1 context per piece with hashed
-/// bytes that has not been hashed yet (about a hundred bytes each); ``hashPiece(_:)`` and ``forget(piece:)``
-/// drop it.
+/// bytes that has not been hashed yet (about a hundred bytes each); ``hashPiece(_:)`` drops it.
 public final class IncrementalPieceHasher: Sendable {
     public let storage: PieceStorage
 
@@ -101,11 +100,6 @@ public final class IncrementalPieceHasher: Sendable {
             try storage.hashRest(ofPiece: piece, from: prefix.length, into: &prefix.hasher)
         }
         return Digest20(bytes: Array(prefix.hasher.finalize()))!
-    }
-
-    /// Drops what is known of piece `piece` (the runtime gave up on it).
-    public func forget(piece: Int) {
-        _ = prefixes.withLock { $0.removeValue(forKey: piece) }
     }
 
     private static let zeros = [UInt8](repeating: 0, count: 16384)

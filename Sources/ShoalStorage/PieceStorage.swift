@@ -213,10 +213,7 @@ public final class PieceStorage: Sendable {
                 guard fsync(descriptor.raw) == 0 else {
                     throw StorageError.system(errno, operation: "fsync", path: path(ofFile: index))
                 }
-                var info = stat()
-                if fstat(descriptor.raw, &info) == 0, info.st_nlink == 0 {
-                    throw deleted(index)
-                }
+                if Self.isDeleted(descriptor) { throw deleted(index) }
                 let path = layout.files[index].path
                 directories[path.components.dropLast(), default: path] = path
             }
@@ -237,11 +234,8 @@ public final class PieceStorage: Sendable {
     /// file): a runtime calls it every few seconds; `sync()` checks the same.
     public func checkNotRemoved() throws(StorageError) {
         let open = state.withLock { state in state.open.map { ($0.key, $0.value.descriptor) } }
-        for (index, descriptor) in open.sorted(by: { $0.0 < $1.0 }) {
-            var info = stat()
-            if fstat(descriptor.raw, &info) == 0, info.st_nlink == 0 {
-                throw deleted(index)
-            }
+        for (index, descriptor) in open.sorted(by: { $0.0 < $1.0 }) where Self.isDeleted(descriptor) {
+            throw deleted(index)
         }
     }
 
@@ -257,6 +251,12 @@ public final class PieceStorage: Sendable {
     }
 
     // MARK: Internals
+
+    /// Whether the open file has no name left (its last link was removed).
+    private static func isDeleted(_ descriptor: Descriptor) -> Bool {
+        var info = stat()
+        return fstat(descriptor.raw, &info) == 0 && info.st_nlink == 0
+    }
 
     private func deleted(_ index: Int) -> StorageError {
         StorageError(

@@ -1,3 +1,4 @@
+import DequeModule
 import NIOCore
 import ShoalCore
 import ShoalWire
@@ -61,16 +62,19 @@ public struct TorrentStateMachine: Sendable {
         var inbound = ByteBuffer()
         var handshaken = false
         var peerID: PeerID?
-        var transfer = TorrentStatistics.Transfer()
+        /// Block payload from and to the peer; their totals are what moved with it.
         var received: RateEstimator
         var sent: RateEstimator
         var connectedSince: Instant
         var lastBlockReceived: Instant?
         var unchokedSince: Instant?
-        var bytesSent: Int64 = 0
         /// The pieces it has, as reported to the picker (kept to withdraw them when it leaves).
         var pieces: Bitfield
         var requestLimit: Int?
+
+        var transfer: TorrentStatistics.Transfer {
+            .init(downloaded: received.totalBytes, uploaded: sent.totalBytes)
+        }
     }
 
     public private(set) var configuration: Configuration
@@ -87,14 +91,14 @@ public struct TorrentStateMachine: Sendable {
     /// Bad pieces each address contributed to.
     private var badPieces: [PeerAddress: Int] = [:]
     private var nextRechoke: Instant?
-    /// Byte counts for the statistics (per peer id, kept after peers leave).
-    private var totals = TorrentStatistics()
+    /// What peers that left moved, by peer id, and the bytes of pieces that failed (for the statistics).
+    private var departed: [PeerID: TorrentStatistics.Transfer] = [:]
+    private var wasted: Int64 = 0
     /// Rate limits; made on first use, when there is a `now` to start them at.
     private var uploadBucket: TokenBucket?
     private var downloadBucket: TokenBucket?
-    /// Blocks asked of us that wait for upload tokens, oldest first (`uploadWaiting[uploadWaitingHead...]`).
-    private var uploadWaiting: [(key: PeerKey, block: Block)] = []
-    private var uploadWaitingHead = 0
+    /// Blocks asked of us that wait for upload tokens, oldest first.
+    private var uploadWaiting: Deque<(key: PeerKey, block: Block)> = []
     /// Whether `.completed` was emitted (or nothing was wanted from the start).
     private var finishedAnnounced: Bool
 
@@ -194,13 +198,7 @@ public struct TorrentStateMachine: Sendable {
                     step = withPeer(key) { $0.machine.received(message, now: now) } ?? []
                 }
             } catch {
-                let address = withPeer(key) { $0.address }
-                actions += forget(key, misbehaved: true, now: now) + [.close(key)]
-                if error.disposition == .ban, let address {
-                    planner.ban(address)
-                    actions.append(.ban(address))
-                }
-                return actions
+                return actions + drop(key, misbehaved: true, ban: error.disposition == .ban, now: now)
             }
             actions += perform(step, for: key, now: now)
         }
@@ -236,20 +234,15 @@ public struct TorrentStateMachine: Sendable {
                 actions += perform(wire, for: key, now: now)
                 actions += updateInterest(key, now: now)
             }
-            if isFinished, !finishedAnnounced {
-                finishedAnnounced = true
-                actions.append(.completed)
-            }
+            actions += announceIfFinished()
         } else {
-            totals.wasted += Int64(configuration.geometry.length(ofPiece: piece))
+            wasted += Int64(configuration.geometry.length(ofPiece: piece))
             for contributor in picker.pieceFailed(piece) {
                 guard let address = withPeer(contributor, { $0.address }) else { continue }
                 let strikes = (badPieces[address] ?? 0) + 1
                 badPieces[address] = strikes
                 if strikes >= configuration.maxBadPieces {
-                    actions += forget(contributor, misbehaved: true, now: now)
-                    planner.ban(address)
-                    actions += [.close(contributor), .ban(address)]
+                    actions += drop(contributor, misbehaved: true, ban: true, now: now)
                 }
             }
             for key in peers.keys.sorted() { actions += fillRequests(key, now: now) }
@@ -263,13 +256,10 @@ public struct TorrentStateMachine: Sendable {
             let sent = withPeer(key, { peer -> [PeerAction]? in
                 guard peer.machine.isRequestQueued(request) else { return nil }
                 let wire = peer.machine.sendBlock(request, data: data, now: now)
-                peer.bytesSent += Int64(block.length)
                 peer.sent.record(block.length, now: now)
-                peer.transfer.uploaded += Int64(block.length)
                 return wire
             }) ?? nil
         else { return [] }
-        totals.uploaded += Int64(block.length)
         return perform(sent, for: key, now: now)
     }
 
@@ -311,20 +301,17 @@ public struct TorrentStateMachine: Sendable {
         guard priorities.count == have.count else { return [] }
         configuration.piecePriorities = priorities
         picker.setPriorities(priorities)
-        var actions: [TorrentAction] = []
-        if isFinished, !finishedAnnounced {
-            finishedAnnounced = true
-            actions.append(.completed)
-        } else if !isFinished {
-            finishedAnnounced = false
-        }
+        if !isFinished { finishedAnnounced = false }
+        var actions = announceIfFinished()
         for key in peers.keys.sorted() { actions += updateInterest(key, now: now) }
         return actions
     }
 
     /// What has moved so far, and with whom.
     public func statistics(now: Instant) -> TorrentStatistics {
-        var statistics = totals
+        var statistics = TorrentStatistics()
+        statistics.byPeerID = departed
+        statistics.wasted = wasted
         statistics.piecesVerified = have.setCount
         statistics.pieceCount = have.count
         for key in peers.keys.sorted() {
@@ -340,6 +327,11 @@ public struct TorrentStateMachine: Sendable {
                     uploadRate: up, pieces: peer.pieces.setCount, amChoking: peer.machine.amChoking,
                     peerChoking: peer.machine.peerChoking))
         }
+        // Every block comes after a handshake, so the counts by peer id hold every byte moved.
+        for transfer in statistics.byPeerID.values {
+            statistics.downloaded += transfer.downloaded
+            statistics.uploaded += transfer.uploaded
+        }
         return statistics
     }
 
@@ -351,33 +343,44 @@ public struct TorrentStateMachine: Sendable {
 
     /// Reads the blocks that wait for upload tokens, as far as the tokens go.
     private mutating func releaseUploads(now: Instant) -> [TorrentAction] {
-        guard uploadWaitingHead < uploadWaiting.count else { return [] }
+        guard !uploadWaiting.isEmpty else { return [] }
         var actions: [TorrentAction] = []
         var bucket = uploadBucket ?? configuration.uploadRateLimit.map { Self.bucket(rate: $0, now: now) }
-        while uploadWaitingHead < uploadWaiting.count {
-            let (key, block) = uploadWaiting[uploadWaitingHead]
+        while let (key, block) = uploadWaiting.first {
             // A request cancelled, rejected or of a peer gone meanwhile costs nothing.
-            guard let request = BlockRequest(block), withPeer(key, { $0.machine.isRequestQueued(request) }) == true
-            else {
-                uploadWaitingHead += 1
-                continue
+            if let request = BlockRequest(block), withPeer(key, { $0.machine.isRequestQueued(request) }) == true {
+                if bucket != nil {
+                    guard bucket!.available(now: now) >= block.length else { break }
+                    _ = bucket!.consume(upTo: block.length, now: now)
+                }
+                actions.append(.read(key, block))
             }
-            if bucket != nil {
-                guard bucket!.available(now: now) >= block.length else { break }
-                _ = bucket!.consume(upTo: block.length, now: now)
-            }
-            uploadWaitingHead += 1
-            actions.append(.read(key, block))
+            uploadWaiting.removeFirst()
         }
         uploadBucket = bucket
-        if uploadWaitingHead == uploadWaiting.count || uploadWaitingHead > 1024 {
-            uploadWaiting.removeFirst(uploadWaitingHead)
-            uploadWaitingHead = 0
-        }
         return actions
     }
 
     // MARK: - Internals
+
+    /// `completed`, once each time every wanted piece becomes verified.
+    private mutating func announceIfFinished() -> [TorrentAction] {
+        guard isFinished, !finishedAnnounced else { return [] }
+        finishedAnnounced = true
+        return [.completed]
+    }
+
+    /// Drops a peer and closes its connection; with `ban`, bans its address (it sent bad data or broke the
+    /// protocol in a way that warrants it). `misbehaved` counts a strike against it.
+    private mutating func drop(_ key: PeerKey, misbehaved: Bool, ban: Bool, now: Instant) -> [TorrentAction] {
+        let address = withPeer(key) { $0.address }
+        var actions = forget(key, misbehaved: misbehaved, now: now) + [.close(key)]
+        if ban, let address {
+            planner.ban(address)
+            actions.append(.ban(address))
+        }
+        return actions
+    }
 
     /// Runs `body` on the peer where it is stored, to read or change it; nil when there is no such peer.
     /// `peers[key]` would copy the peer (every queue and buffer of it retained, then released), and even
@@ -419,8 +422,8 @@ public struct TorrentStateMachine: Sendable {
     /// Drops a peer: its pieces leave the availability counts, its requests go back to the picker.
     private mutating func forget(_ key: PeerKey, misbehaved: Bool, now: Instant) -> [TorrentAction] {
         guard let peer = peers.removeValue(forKey: key) else { return [] }
-        // Its byte counts join those of its peer id (per block they are kept with the peer, not hashed).
-        if let id = peer.peerID { totals.byPeerID[id, default: .init()].add(peer.transfer) }
+        // What it moved joins its peer id's count (kept with the peer while connected: no hashing per block).
+        if let id = peer.peerID { departed[id, default: .init()].add(peer.transfer) }
         _ = picker.peerLeft(key, bitfield: peer.pieces)
         planner.disconnected(peer.address, misbehaved: misbehaved, now: now)
         var actions: [TorrentAction] = []
@@ -444,15 +447,8 @@ public struct TorrentStateMachine: Sendable {
                 actions.append(.send(key, parts.head))
                 if let body = parts.body { actions.append(.send(key, body)) }
             case .close(let error):
-                let misbehaved = error.disposition == .ban
-                let address = withPeer(key) { $0.address }
-                actions += forget(key, misbehaved: misbehaved, now: now)
-                actions.append(.close(key))
-                if misbehaved, let address {
-                    planner.ban(address)
-                    actions.append(.ban(address))
-                }
-                return actions
+                let ban = error.disposition == .ban
+                return actions + drop(key, misbehaved: ban, ban: ban, now: now)
             case .emit(let event):
                 actions += handle(event, from: key, now: now)
             }
@@ -489,9 +485,7 @@ public struct TorrentStateMachine: Sendable {
             withPeer(key) { peer in
                 peer.received.record(block.length, now: now)
                 peer.lastBlockReceived = now
-                peer.transfer.downloaded += Int64(block.length)
             }
-            totals.downloaded += Int64(block.length)
             let arrival = picker.blockReceived(block, from: key)
             var actions: [TorrentAction] = []
             if arrival.isNew { actions.append(.write(block, data)) }
@@ -602,7 +596,7 @@ public struct TorrentStateMachine: Sendable {
                 key: key, isInterested: peer.machine.peerInterested, amInterested: peer.machine.amInterested,
                 downloadRate: peer.received.rate(now: now), uploadRate: peer.sent.rate(now: now),
                 connectedSince: peer.connectedSince, lastBlockReceived: peer.lastBlockReceived,
-                unchokedSince: peer.unchokedSince, bytesSent: peer.bytesSent)
+                unchokedSince: peer.unchokedSince, bytesSent: peer.sent.totalBytes)
         }
         let decision = choker.rechoke(peers: stats, now: now, seeding: isFinished, random: &random)
         var actions: [TorrentAction] = []

@@ -133,13 +133,13 @@ struct IncrementalPieceHasherTests {
         }
     }
 
-    @Test func forgetDropsThePrefix() throws {
+    @Test func hashingAPieceDropsItsPrefixAndAPieceOutOfRangeIsRefused() throws {
         let scratch = try ScratchDirectory()
         let fixture = TorrentFixture(pieceLength: 32768, files: [.init(name: "a", length: 32768)])
         let hasher = IncrementalPieceHasher(storage: PieceStorage(layout: fixture.layout, directory: scratch.at("d")))
         try write(fixture, hasher, piece: 0, block: 0)
         #expect(hasher.trackedPieces == 1)
-        hasher.forget(piece: 0)
+        _ = try hasher.hashPiece(0)
         #expect(hasher.trackedPieces == 0)
         #expect(throws: StorageError.self) { try hasher.hashPiece(7) }
     }
