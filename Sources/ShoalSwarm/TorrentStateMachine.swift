@@ -314,6 +314,7 @@ public struct TorrentStateMachine: Sendable {
         statistics.wasted = wasted
         statistics.piecesVerified = have.setCount
         statistics.pieceCount = have.count
+        statistics.piecesRemaining = picker.remainingCount
         for key in peers.keys.sorted() {
             guard let peer = peers[key] else { continue }
             if let id = peer.peerID { statistics.byPeerID[id, default: .init()].add(peer.transfer) }

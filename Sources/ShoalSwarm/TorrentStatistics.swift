@@ -49,6 +49,8 @@ public struct TorrentStatistics: Sendable {
     /// Pieces verified and pieces in the torrent.
     public var piecesVerified = 0
     public var pieceCount = 0
+    /// Wanted pieces (priority above skip) not verified yet.
+    public var piecesRemaining = 0
     /// The peers connected now, by key.
     public var peers: [Peer] = []
     /// Everything moved with each peer id since the start, including peers that have gone.

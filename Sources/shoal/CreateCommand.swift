@@ -121,10 +121,8 @@ final class ProgressBar: Sendable {
         }
         guard due, total > 0 else { return }
         let fraction = Double(done) / Double(total)
-        let width = 30
-        let filled = Int(fraction * Double(width))
-        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-        Terminal.writeStderr("\r\(label) [\(bar)] \(Terminal.fixed(fraction * 100, 1))% of \(Terminal.size(total))")
+        Terminal.writeStderr(
+            "\r\(label) \(Terminal.bar(fraction)) \(Terminal.fixed(fraction * 100, 1))% of \(Terminal.size(total))")
     }
 
     func finish() {

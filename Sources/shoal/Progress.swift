@@ -2,14 +2,8 @@ import ShoalSwarm
 
 /// `shoal get`'s progress: one line redrawn on a terminal, one printed line a second otherwise, with the
 /// verified share, peers, rates both ways and the time left.
-final class Progress: Sendable {
-    private let totalBytes: Int64
-    private let pieceCount: Int
-
-    init(totalBytes: Int64, pieceCount: Int) {
-        self.totalBytes = totalBytes
-        self.pieceCount = pieceCount
-    }
+struct Progress {
+    let totalBytes: Int64
 
     func show(_ statistics: TorrentStatistics, seeding: Bool) {
         let line = Self.line(statistics, totalBytes: totalBytes, seeding: seeding)
@@ -35,7 +29,8 @@ final class Progress: Sendable {
             "up \(Terminal.size(Int64(statistics.uploadRate)))/s",
         ]
         if !seeding {
-            let left = Double(totalBytes) * (1 - fraction)
+            // What is left of the wanted pieces (skipped files are not waited for).
+            let left = Double(totalBytes) * Double(statistics.piecesRemaining) / Double(count)
             parts.append("ETA " + eta(seconds: statistics.downloadRate > 0 ? left / statistics.downloadRate : nil))
         }
         return parts.joined(separator: ", ")

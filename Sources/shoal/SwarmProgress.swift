@@ -58,10 +58,8 @@ final class SwarmProgress: Sendable {
     }
 
     private func bar(name: String, row: Row) -> String {
-        let cells = 30
-        let filled = Int((row.fraction * Double(cells)).rounded(.down))
         let padded = name + String(repeating: " ", count: width - name.count)
-        return "\(padded) [\(String(repeating: "#", count: filled))\(String(repeating: " ", count: cells - filled))] "
+        return "\(padded) \(Terminal.bar(row.fraction)) "
             + "\(Terminal.fixed(row.fraction * 100, 1))%  down \(Terminal.size(Int64(row.downloadRate)))/s  "
             + "up \(Terminal.size(Int64(row.uploadRate)))/s  \(row.peers) peers"
     }

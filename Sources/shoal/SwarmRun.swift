@@ -153,7 +153,7 @@ struct SwarmRun {
             }
         }
 
-        let progress = Progress(totalBytes: layout.totalLength, pieceCount: have.count)
+        let progress = Progress(totalBytes: layout.totalLength)
         var failure: StorageError?
         var interrupted: Int32?
         var finished = machine.isFinished

@@ -46,6 +46,12 @@ enum Terminal {
         return unit == 0 ? "\(bytes) B" : "\(fixed(value, 2)) \(units[unit])"
     }
 
+    /// `[#########         ]`: a bar `width` cells wide, filled to `fraction` (clamped to 0...1).
+    static func bar(_ fraction: Double, width: Int = 30) -> String {
+        let filled = Int((min(max(fraction, 0), 1) * Double(width)).rounded(.down))
+        return "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]"
+    }
+
     /// `value` with `digits` decimals (rounded half away from zero).
     static func fixed(_ value: Double, _ digits: Int) -> String {
         var scale = 1.0

@@ -55,11 +55,9 @@ import Testing
     /// fail with EFBIG ("File too large"), as on a full disk, whoever runs the test.
     @Test func fileSizeLimitStopsAndKeepsVerifiedPieces() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(Self.tree, name: "disk", in: directory)
-            let seedPort = try LoopbackPorts.free()
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(
+                Self.tree, name: "disk", in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             let arguments = SwarmCommand.getArguments(
                 fixture, into: download, port: try LoopbackPorts.free(), peers: [seedPort], ["--sequential"])
             let failed = try await ExternalProcess.run(
@@ -78,11 +76,9 @@ import Testing
     /// no longer has; the next run fetches the file again and completes.
     @Test func aFileDeletedUnderTheDownloadStopsIt() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(Self.tree, name: "disk", in: directory)
-            let seedPort = try LoopbackPorts.free()
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, maxUpload: "512k", in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(
+                Self.tree, name: "disk", maxUpload: "512k", in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             let get = try SwarmCommand.startGet(fixture, into: download, peers: [seedPort], ["--sequential"], in: directory)
             defer { get.stop() }
             try await SwarmCommand.waitForProgress(get, above: 5)
@@ -107,11 +103,9 @@ import Testing
     @Test(.enabled(if: DiskErrorTests.canMount, "needs root and the right to mount a tmpfs (skipped: not root, or mount refused)"))
     func fullDiskStopsAndKeepsVerifiedPieces() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(Self.tree, name: "disk", in: directory)
-            let seedPort = try LoopbackPorts.free()
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(
+                Self.tree, name: "disk", in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             try FileManager.default.createDirectory(at: download, withIntermediateDirectories: true)
             try Self.mount(["-t", "tmpfs", "-o", "size=2m", "tmpfs", download.path])
             defer { Self.unmount(download) }
@@ -137,11 +131,9 @@ import Testing
     @Test(.enabled(if: DiskErrorTests.canTestPermissions, "root ignores permissions and cannot drop to nobody: setpriv or the nobody user is missing"))
     func readOnlyDirectoryStopsAndKeepsVerifiedPieces() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(Self.tree, name: "disk", in: directory)
-            let seedPort = try LoopbackPorts.free()
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(
+                Self.tree, name: "disk", in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             let sub = fixture.content(in: download).appendingPathComponent("sub", isDirectory: true)
             try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
             // As root: run shoal as nobody, owner of the download directory.
@@ -198,11 +190,9 @@ import Testing
     @Test(.enabled(if: DiskErrorTests.canMount, "needs root and the right to mount (skipped: not root, or mount refused)"))
     func readOnlyMountStopsAndKeepsVerifiedPieces() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(Self.tree, name: "disk", in: directory)
-            let seedPort = try LoopbackPorts.free()
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(
+                Self.tree, name: "disk", in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             let sub = fixture.content(in: download).appendingPathComponent("sub", isDirectory: true)
             try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
             try Self.mount(["--bind", sub.path, sub.path])

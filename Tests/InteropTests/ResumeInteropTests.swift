@@ -24,12 +24,10 @@ import Testing
     /// rest, and ends with the source's bytes.
     @Test func ctrlCSavesResumeDataAndARestartFetchesOnlyTheRest() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(in: directory)
-            let seedPort = try LoopbackPorts.free()
             // 512 KiB/s: the 3.16 MiB take about 6 s, time to stop the download part way on a loaded machine.
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, maxUpload: "512k", in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(
+                maxUpload: "512k", in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             let get = try SwarmCommand.startGet(fixture, into: download, peers: [seedPort], in: directory)
             defer { get.stop() }
             try await SwarmCommand.waitForProgress(get, above: 0)
@@ -96,13 +94,11 @@ import Testing
     /// only what it did not find.
     @Test func killNineThenRestartKeepsWhatWasWritten() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(in: directory)
-            let seedPort = try LoopbackPorts.free()
             // 512 KiB/s: about 6 s for the 3.16 MiB, so that a loaded machine still kills it part way (at 1 MiB/s
             // a CI run once saw the download complete between the progress line and the kill).
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, maxUpload: "512k", in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(
+                maxUpload: "512k", in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             let get = try SwarmCommand.startGet(fixture, into: download, peers: [seedPort], in: directory)
             defer { get.stop() }
             let percent = try await SwarmCommand.waitForProgress(get, above: 0)
@@ -138,11 +134,8 @@ import Testing
     /// again and ends with the source's bytes.
     @Test func checkFindsACorruptionThatResumeDataCannotSee() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(in: directory)
-            let seedPort = try LoopbackPorts.free()
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             let (first, _) = try await SwarmCommand.get(fixture, into: download, peers: [seedPort])
             guard first.succeeded, first.stdoutText.contains("Complete: all") else {
                 throw RealClientError("shoal get failed: \(first.summary)")
@@ -223,11 +216,8 @@ import Testing
     /// margin. No upper bound: a slow machine only makes it slower.
     @Test func maxDownloadLimitsTheRate() async throws {
         try await Interop.withTemporaryDirectory { directory in
-            let fixture = try await RealClientHarness.makeFixture(in: directory)
-            let seedPort = try LoopbackPorts.free()
-            let seed = try await SwarmCommand.seed(fixture, port: seedPort, in: directory)
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(in: directory)
             defer { seed.stop() }
-            let download = directory.appendingPathComponent("download", isDirectory: true)
             let (outcome, seconds) = try await SwarmCommand.get(
                 fixture, into: download, peers: [seedPort], ["--max-download", "1M"])
             guard outcome.succeeded, outcome.stdoutText.contains("Complete: all") else {

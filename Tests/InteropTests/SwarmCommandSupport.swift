@@ -24,6 +24,17 @@ enum SwarmCommand {
         return seed
     }
 
+    /// A fixture in DIRECTORY, `shoal seed` serving it (at `maxUpload` when given), and the folder a
+    /// download of it goes to (DIRECTORY/download, not created). The caller stops the seed.
+    static func seededFixture(
+        _ tree: FileTree = RealClientHarness.tree, name: String = "tree", maxUpload: String? = nil, in directory: URL
+    ) async throws -> (fixture: RealClientHarness.Fixture, seedPort: Int, seed: BackgroundProcess, download: URL) {
+        let fixture = try await RealClientHarness.makeFixture(tree, name: name, in: directory)
+        let seedPort = try LoopbackPorts.free()
+        let seed = try await Self.seed(fixture, port: seedPort, maxUpload: maxUpload, in: directory)
+        return (fixture, seedPort, seed, directory.appendingPathComponent("download", isDirectory: true))
+    }
+
     /// The arguments of `shoal get TORRENT -o DOWNLOAD --port PORT --peer 127.0.0.1:P... EXTRA`.
     static func getArguments(
         _ fixture: RealClientHarness.Fixture, into download: URL, port: Int, peers: [Int], _ extra: [String] = []
