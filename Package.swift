@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "ShoalWire", targets: ["ShoalWire"]),
         .library(name: "ShoalSwarm", targets: ["ShoalSwarm"]),
         .library(name: "ShoalNIO", targets: ["ShoalNIO"]),
+        .library(name: "ShoalSim", targets: ["ShoalSim"]),
+        .library(name: "ShoalLab", targets: ["ShoalLab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
@@ -78,6 +80,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ShoalSim",
+            dependencies: [
+                "ShoalCore", "ShoalSwarm", "ShoalWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ShoalLab",
+            dependencies: ["ShoalCore", "ShoalSim", "ShoalSwarm"],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ShoalFuzzChecks",
             dependencies: [
                 "ShoalBencode", "ShoalCore", "ShoalWire",
@@ -97,6 +113,7 @@ let package = Package(
                 "ShoalStorage",
                 "ShoalSwarm",
                 "ShoalNIO",
+                "ShoalLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -153,6 +170,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalSimTests",
+            dependencies: [
+                "ShoalSim", "ShoalSwarm", "ShoalWire", "ShoalCore", "ShoalTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalLabTests",
+            dependencies: ["ShoalLab", "ShoalSim", "ShoalCore", "ShoalTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
