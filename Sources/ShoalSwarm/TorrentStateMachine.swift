@@ -120,6 +120,11 @@ public struct TorrentStateMachine: Sendable {
     /// Every wanted piece (priority above skip) is verified.
     public var isFinished: Bool { picker.remainingCount == 0 }
     public var connectedPeers: Int { peers.count }
+    /// Dials under way.
+    public var pendingDials: Int { dialling.count }
+    /// When a known peer may next be dialled (nil: none waits). A runtime that lets an idle torrent sleep
+    /// (the simulator) wakes it then.
+    public var nextDialTime: Instant? { planner.nextWakeup }
 
     // MARK: - Connections
 

@@ -1,0 +1,172 @@
+import NIOCore
+import ShoalCore
+import ShoalSwarm
+
+extension Simulation {
+    func handle(_ event: Event) {
+        switch event {
+        case .join(let node):
+            join(node)
+        case .leave(let node):
+            leave(node)
+        case .announce(let node):
+            announce(node)
+        case .tick(let node):
+            guard nodes[node].online, nodes[node].nextTick == now else { return }
+            nodes[node].nextTick = nil
+            let actions = nodes[node].machine.tick(now: now)
+            execute(actions, on: node)
+            scheduleTick(node)
+        case .uplinkDone(let node):
+            uplinkDone(node)
+        case .deliver(let connection, let side, var bytes):
+            guard let end = connections[connection]?.ends[side], end.open, let key = end.key else { return }
+            nodes[end.node].report.bytesReceived += Int64(bytes.readableBytes)
+            let actions = nodes[end.node].machine.received(&bytes, from: key, now: now)
+            execute(actions, on: end.node)
+        case .arrive(let connection):
+            arrive(connection)
+        case .established(let connection):
+            guard let end = connections[connection]?.ends[0], end.open, let key = end.key, nodes[end.node].online else {
+                return
+            }
+            let actions = nodes[end.node].machine.connectionEstablished(key, now: now)
+            execute(actions, on: end.node)
+            wake(end.node)
+        case .refused(let node, let key):
+            guard nodes[node].online, nodes[node].connections.removeValue(forKey: key) != nil else { return }
+            execute(nodes[node].machine.connectionFailed(key, now: now), on: node)
+        case .closed(let connection, let side):
+            peerClosed(connection, side: side)
+        case .disk(let node, let results):
+            guard nodes[node].online else { return }
+            var actions: [TorrentAction] = []
+            for result in results {
+                switch result {
+                case .written(let block):
+                    actions += nodes[node].machine.blockWritten(block, now: now)
+                case .hashed(let piece, let digest):
+                    actions += nodes[node].machine.pieceHashed(piece, digest: digest, now: now)
+                case .read(let key, let block, let data):
+                    actions += nodes[node].machine.blockRead(block, data: data, for: key, now: now)
+                }
+            }
+            execute(actions, on: node)
+        case .call(let id):
+            calls.removeValue(forKey: id)?(self)
+        }
+    }
+
+    // MARK: - Joining and leaving
+
+    private func join(_ node: Int) {
+        guard !nodes[node].online, nodes[node].report.leftAt == nil else { return }
+        nodes[node].online = true
+        nodes[node].report.joinedAt = now
+        let known = nodes[node].spec.knownPeers.map { Self.address(ofNode: $0.index) }
+        if !known.isEmpty {
+            execute(nodes[node].machine.addPeers(known, source: .manual, now: now), on: node)
+        }
+        if nodes[node].spec.announces {
+            announce(node)
+            directory.insert(node)
+        }
+        wake(node)
+    }
+
+    private func leave(_ node: Int) {
+        guard nodes[node].online else { return }
+        nodes[node].online = false
+        nodes[node].report.leftAt = now
+        directory.remove(node)
+        for (_, connection) in nodes[node].connections.sorted(by: { $0.key < $1.key }) {
+            guard let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.open }) else {
+                continue
+            }
+            closeEnd(connection, side: side)
+        }
+        nodes[node].connections = [:]
+        nodes[node].sendQueue = []
+        nodes[node].nextTick = nil
+    }
+
+    private func announce(_ node: Int) {
+        guard nodes[node].online, nodes[node].spec.announces else { return }
+        let others = directory.sample(configuration.announceWant, excluding: node, using: &random)
+        if !others.isEmpty {
+            let addresses = others.map { nodes[$0].address }
+            execute(nodes[node].machine.addPeers(addresses, source: .tracker, now: now), on: node)
+            wake(node)
+        }
+        if let interval = configuration.reannounceInterval {
+            queue.schedule(.announce(node: node), at: now + interval)
+        }
+    }
+
+    // MARK: - Time
+
+    /// Ticks a node with connections every `tickInterval`; one with none sleeps until a dial is due.
+    func scheduleTick(_ node: Int) {
+        guard nodes[node].online, nodes[node].nextTick == nil else { return }
+        let machine = nodes[node].machine
+        let next: Instant
+        if machine.connectedPeers == 0 && machine.pendingDials == 0 {
+            guard let due = machine.nextDialTime else { return }
+            next = max(now + configuration.tickInterval, due)
+        } else {
+            next = now + configuration.tickInterval
+        }
+        nodes[node].nextTick = next
+        queue.schedule(.tick(node: node), at: next)
+    }
+
+    /// Something happened to a node that may have ended its sleep.
+    func wake(_ node: Int) {
+        guard let tick = nodes[node].nextTick else {
+            scheduleTick(node)
+            return
+        }
+        let soon = now + configuration.tickInterval
+        if tick > soon {
+            nodes[node].nextTick = soon
+            queue.schedule(.tick(node: node), at: soon)
+        }
+    }
+
+    // MARK: - Carrying out actions
+
+    func execute(_ actions: [TorrentAction], on node: Int) {
+        guard nodes[node].online else { return }
+        var disk: [DiskResult] = []
+        for action in actions {
+            switch action {
+            case .connect(let key, let address):
+                connect(from: node, key: key, to: address)
+            case .send(let key, let bytes):
+                send(bytes, from: node, key: key)
+            case .close(let key):
+                guard let connection = nodes[node].connections.removeValue(forKey: key),
+                    let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.key == key })
+                else { continue }
+                closeEnd(connection, side: side)
+            case .ban(let address):
+                nodes[node].report.bans.append(address)
+            case .write(let block, let data):
+                nodes[node].storage.write(block, data: data)
+                disk.append(.written(block))
+            case .read(let key, let block):
+                disk.append(.read(key, block, nodes[node].storage.read(block)))
+            case .hash(let piece):
+                disk.append(.hashed(piece: piece, nodes[node].storage.hash(piece: piece)))
+            case .verified:
+                break
+            case .completed:
+                guard nodes[node].report.finishedAt == nil else { continue }
+                nodes[node].report.finishedAt = now
+                finishedCount += 1
+                if nodes[node].spec.leavesWhenFinished { queue.schedule(.leave(node: node), at: now) }
+            }
+        }
+        if !disk.isEmpty { queue.schedule(.disk(node: node, disk), at: now + configuration.diskLatency) }
+    }
+}
