@@ -17,7 +17,8 @@ extension Simulation {
             let actions = nodes[node].machine.tick(now: now)
             execute(actions, on: node)
             scheduleTick(node)
-        case .uplinkDone(let node):
+        case .uplinkDone(let node, let version):
+            guard nodes[node].uplinkVersion == version else { return }
             uplinkDone(node)
         case .deliver(let connection, let side, var bytes):
             guard let end = connections[connection]?.ends[side], end.open, let key = end.key else { return }
@@ -63,14 +64,8 @@ extension Simulation {
         guard !nodes[node].online, nodes[node].report.leftAt == nil else { return }
         nodes[node].online = true
         nodes[node].report.joinedAt = now
-        let known = nodes[node].spec.knownPeers.map { Self.address(ofNode: $0.index) }
-        if !known.isEmpty {
-            execute(nodes[node].machine.addPeers(known, source: .manual, now: now), on: node)
-        }
-        if nodes[node].spec.announces {
-            announce(node)
-            directory.insert(node)
-        }
+        announce(node)
+        if nodes[node].spec.announces { directory.insert(node) }
         wake(node)
     }
 
@@ -86,15 +81,22 @@ extension Simulation {
             closeEnd(connection, side: side)
         }
         nodes[node].connections = [:]
-        nodes[node].sendQueue = []
+        nodes[node].flows = []
+        nodes[node].uplinkVersion += 1
         nodes[node].nextTick = nil
     }
 
+    /// The peer asks the directory for others, and learns again the peers it was told of (an engine
+    /// forgets a peer it failed to reach several times; a tracker's answers bring it back the same way).
     private func announce(_ node: Int) {
-        guard nodes[node].online, nodes[node].spec.announces else { return }
-        let others = directory.sample(configuration.announceWant, excluding: node, using: &random)
-        if !others.isEmpty {
-            let addresses = others.map { nodes[$0].address }
+        let spec = nodes[node].spec
+        guard nodes[node].online, spec.announces || !spec.knownPeers.isEmpty else { return }
+        var addresses = spec.knownPeers.map { Self.address(ofNode: $0.index) }
+        if spec.announces {
+            let others = directory.sample(configuration.announceWant, excluding: node, using: &random)
+            addresses += others.map { nodes[$0].address }
+        }
+        if !addresses.isEmpty {
             execute(nodes[node].machine.addPeers(addresses, source: .tracker, now: now), on: node)
             wake(node)
         }

@@ -69,6 +69,7 @@ extension Simulation {
         guard var state = connections[connection], state.ends[side].open else { return }
         state.ends[side].open = false
         state.ends[side].outbound = []
+        dropFlows(of: ConnectionEnd(connection: connection, side: side), on: state.ends[side].node)
         let other = state.ends[1 - side]
         if other.open {
             let notice = max(now + delay(from: state.ends[side].node, to: other.node), other.lastDelivery)
@@ -84,6 +85,7 @@ extension Simulation {
         guard var state = connections[connection], state.ends[side].open else { return }
         state.ends[side].open = false
         state.ends[side].outbound = []
+        dropFlows(of: ConnectionEnd(connection: connection, side: side), on: state.ends[side].node)
         let end = state.ends[side]
         if !state.ends[1 - side].open { connections[connection] = nil } else { connections[connection] = state }
         guard nodes[end.node].online, let key = end.key, nodes[end.node].connections.removeValue(forKey: key) != nil
@@ -95,85 +97,107 @@ extension Simulation {
 
     /// Bytes the engine wrote to a connection: they wait for the node's upload link.
     func send(_ bytes: ByteBuffer, from node: Int, key: PeerKey) {
-        guard let connection = nodes[node].connections[key], connection >= 0, var state = connections[connection],
-            let side = state.ends.firstIndex(where: { $0.node == node && $0.key == key }), state.ends[side].open,
-            bytes.readableBytes > 0
+        guard let connection = nodes[node].connections[key], connection >= 0,
+            let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.key == key }),
+            connections[connection]!.ends[side].open, bytes.readableBytes > 0
         else { return }
-        state.ends[side].outbound.append(bytes)
-        let wasQueued = state.ends[side].queued
-        state.ends[side].queued = true
-        connections[connection] = state
-        if !wasQueued { nodes[node].sendQueue.append(ConnectionEnd(connection: connection, side: side)) }
-        if nodes[node].sending == nil { startSending(node) }
+        connections[connection]!.ends[side].outbound.append(bytes)
+        guard !connections[connection]!.ends[side].sending else { return }
+        advanceUplink(node)
+        startChunk(ConnectionEnd(connection: connection, side: side), on: node)
+        scheduleUplink(node)
     }
 
-    /// Puts the next chunk on the node's upload link, taking connections in turn.
-    private func startSending(_ node: Int) {
-        while let end = nodes[node].sendQueue.popFirst() {
-            guard var state = connections[end.connection] else { continue }
-            state.ends[end.side].queued = false
-            guard state.ends[end.side].open, state.ends[1 - end.side].open else {
-                connections[end.connection] = state
-                continue
-            }
-            var chunk = ByteBuffer()
-            var parts = 0
-            var first = ByteBuffer()
-            while chunk.readableBytes + first.readableBytes < configuration.chunkSize,
-                var next = state.ends[end.side].outbound.popFirst()
-            {
-                let room = configuration.chunkSize - chunk.readableBytes - first.readableBytes
-                if next.readableBytes > room {
-                    let head = next.readSlice(length: room)!
-                    state.ends[end.side].outbound.prepend(next)
-                    next = head
-                }
-                // One part goes as it is (no copy); a chunk of several is joined into one buffer.
-                if parts == 0 {
-                    first = next
-                } else {
-                    if parts == 1 {
-                        chunk.reserveCapacity(configuration.chunkSize)
-                        chunk.writeImmutableBuffer(first)
-                        first = ByteBuffer()
-                    }
-                    chunk.writeImmutableBuffer(next)
-                }
-                parts += 1
-            }
-            if parts == 1 { chunk = first }
-            if !state.ends[end.side].outbound.isEmpty {
-                state.ends[end.side].queued = true
-                nodes[node].sendQueue.append(end)
-            }
-            connections[end.connection] = state
-            guard chunk.readableBytes > 0 else { continue }
-            nodes[node].sending = (end, chunk)
-            nodes[node].report.bytesSent += Int64(chunk.readableBytes)
-            queue.schedule(
-                .uplinkDone(node: node), at: now + SimLink.transmissionTime(chunk.readableBytes, rate: nodes[node].link.upload))
-            return
-        }
-    }
-
-    /// The chunk has left the node: it crosses the network and the receiver's download link, behind what
-    /// that link already has to take in, and after what the connection delivered before.
-    func uplinkDone(_ node: Int) {
-        guard let (end, chunk) = nodes[node].sending else { return }
-        nodes[node].sending = nil
-        if nodes[node].online, let state = connections[end.connection], state.ends[end.side].open,
-            state.ends[1 - end.side].open
+    /// Puts the end's next chunk (up to `chunkSize` bytes of what it wrote) on the node's upload link.
+    private func startChunk(_ end: ConnectionEnd, on node: Int) {
+        guard var state = connections[end.connection] else { return }
+        var chunk = ByteBuffer()
+        var parts = 0
+        var first = ByteBuffer()
+        while chunk.readableBytes + first.readableBytes < configuration.chunkSize,
+            var next = state.ends[end.side].outbound.popFirst()
         {
+            let room = configuration.chunkSize - chunk.readableBytes - first.readableBytes
+            if next.readableBytes > room {
+                let head = next.readSlice(length: room)!
+                state.ends[end.side].outbound.prepend(next)
+                next = head
+            }
+            // One part goes as it is (no copy); a chunk of several is joined into one buffer.
+            if parts == 0 {
+                first = next
+            } else {
+                if parts == 1 {
+                    chunk.reserveCapacity(configuration.chunkSize)
+                    chunk.writeImmutableBuffer(first)
+                    first = ByteBuffer()
+                }
+                chunk.writeImmutableBuffer(next)
+            }
+            parts += 1
+        }
+        if parts == 1 { chunk = first }
+        state.ends[end.side].sending = chunk.readableBytes > 0
+        connections[end.connection] = state
+        guard chunk.readableBytes > 0 else { return }
+        nodes[node].flows.append(Flow(end: end, chunk: chunk, remaining: Double(chunk.readableBytes)))
+    }
+
+    /// Moves every flow on the node's upload link forward to now, each at an equal share of the link.
+    private func advanceUplink(_ node: Int) {
+        let elapsed = (now - nodes[node].flowsUpdatedAt).seconds
+        nodes[node].flowsUpdatedAt = now
+        let count = nodes[node].flows.count
+        guard count > 0, elapsed > 0 else { return }
+        let rate = nodes[node].link.upload
+        let share = rate.isFinite ? rate * elapsed / Double(count) : .infinity
+        for index in nodes[node].flows.indices { nodes[node].flows[index].remaining -= share }
+    }
+
+    /// Schedules the moment the first flow on the node's upload link finishes.
+    private func scheduleUplink(_ node: Int) {
+        nodes[node].uplinkVersion &+= 1
+        guard let least = nodes[node].flows.lazy.map(\.remaining).min() else { return }
+        let count = nodes[node].flows.count
+        let wait = SimLink.transmissionTime(Int(max(0, least).rounded(.up)) * count, rate: nodes[node].link.upload)
+        queue.schedule(.uplinkDone(node: node, version: nodes[node].uplinkVersion), at: now + wait)
+    }
+
+    /// Takes a closed end's chunk off the node's upload link.
+    func dropFlows(of end: ConnectionEnd, on node: Int) {
+        guard nodes[node].flows.contains(where: { $0.end == end }) else { return }
+        advanceUplink(node)
+        nodes[node].flows.removeAll { $0.end == end }
+        scheduleUplink(node)
+    }
+
+    /// Chunks have left the node: each crosses the network and the receiver's download link, behind what
+    /// that link already has to take in, and after what its connection delivered before.
+    func uplinkDone(_ node: Int) {
+        advanceUplink(node)
+        var finished: [Flow] = []
+        nodes[node].flows.removeAll { flow in
+            guard flow.remaining < 0.5 else { return false }
+            finished.append(flow)
+            return true
+        }
+        for flow in finished {
+            let end = flow.end
+            nodes[node].report.bytesSent += Int64(flow.chunk.readableBytes)
+            guard let state = connections[end.connection] else { continue }
+            connections[end.connection]!.ends[end.side].sending = false
+            guard state.ends[end.side].open, state.ends[1 - end.side].open else { continue }
             let receiver = state.ends[1 - end.side].node
             let arrival = now + delay(from: node, to: receiver)
             var deliverAt =
                 max(arrival, nodes[receiver].downlinkFreeAt)
-                + SimLink.transmissionTime(chunk.readableBytes, rate: nodes[receiver].link.download)
+                + SimLink.transmissionTime(flow.chunk.readableBytes, rate: nodes[receiver].link.download)
             nodes[receiver].downlinkFreeAt = deliverAt
             deliverAt = max(deliverAt, state.ends[1 - end.side].lastDelivery)
             connections[end.connection]!.ends[1 - end.side].lastDelivery = deliverAt
-            queue.schedule(.deliver(connection: end.connection, side: 1 - end.side, chunk), at: deliverAt)
+            queue.schedule(.deliver(connection: end.connection, side: 1 - end.side, flow.chunk), at: deliverAt)
+            if !state.ends[end.side].outbound.isEmpty { startChunk(end, on: node) }
         }
-        if nodes[node].online { startSending(node) }
+        scheduleUplink(node)
     }
 }

@@ -57,8 +57,8 @@ public final class Simulation {
         case leave(node: Int)
         case announce(node: Int)
         case tick(node: Int)
-        /// A node's upload link finished sending its chunk.
-        case uplinkDone(node: Int)
+        /// A node's upload link finished sending a chunk (if `version` is still current).
+        case uplinkDone(node: Int, version: UInt64)
         /// A chunk reaches one end of a connection.
         case deliver(connection: Int, side: Int, ByteBuffer)
         /// A dial reaches the listening node.
@@ -88,9 +88,12 @@ public final class Simulation {
         var spec: SimPeerSpec
         var online = false
         var connections: [PeerKey: Int] = [:]
-        /// Connection ends (connection, side) with bytes to send, in round-robin order.
-        var sendQueue: Deque<ConnectionEnd> = []
-        var sending: (end: ConnectionEnd, chunk: ByteBuffer)?
+        /// What the upload link is sending: one chunk per connection end with bytes to send, all at once,
+        /// each at an equal share of the link (processor sharing, as TCP flows sharing a bottleneck).
+        var flows: [Flow] = []
+        var flowsUpdatedAt = Instant.zero
+        /// Tells the current `uplinkDone` event from stale ones.
+        var uplinkVersion: UInt64 = 0
         var downlinkFreeAt = Instant.zero
         /// The one tick scheduled for this node (ticks at other times are stale).
         var nextTick: Instant?
@@ -103,6 +106,14 @@ public final class Simulation {
         var side: Int
     }
 
+    /// A chunk on its way out of a node's upload link.
+    struct Flow {
+        var end: ConnectionEnd
+        var chunk: ByteBuffer
+        /// Bytes still to send.
+        var remaining: Double
+    }
+
     /// A TCP connection: side 0 dialled, side 1 accepted.
     struct Connection {
         struct End {
@@ -111,7 +122,8 @@ public final class Simulation {
             var open = true
             /// Bytes this end has written and its link has not yet sent.
             var outbound: Deque<ByteBuffer> = []
-            var queued = false
+            /// A chunk of this end is on the node's upload link.
+            var sending = false
             /// When the last chunk for this end was delivered (chunks arrive in order).
             var lastDelivery = Instant.zero
             /// The address the other end sees for this one.

@@ -564,15 +564,25 @@ public struct TorrentStateMachine: Sendable {
         let blocks = picker.requestBlocks(
             for: key, peerHas: want.pieces, count: want.count, fast: picker.isFast(downloadRate: want.rate),
             duplicates: want.idle, random: &random)
+        // Requests the wire machine cannot send (one cancelled but not yet answered, a full queue) go back to
+        // the picker here, without a refill: refilling would pick the same blocks again, without end.
+        var returned: [BlockRequest] = []
         let wire =
             withPeer(key) { peer -> [PeerAction] in
                 var wire: [PeerAction] = []
                 for block in blocks {
                     guard let request = BlockRequest(block) else { continue }
-                    wire += peer.machine.request(request, now: now)
+                    for action in peer.machine.request(request, now: now) {
+                        if case .emit(.requestsReturned(let requests)) = action {
+                            returned += requests
+                        } else {
+                            wire.append(action)
+                        }
+                    }
                 }
                 return wire
             } ?? []
+        for request in returned { _ = picker.requestFailed(request.block, peer: key) }
         return perform(wire, for: key, now: now)
     }
 
