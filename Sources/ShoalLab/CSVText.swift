@@ -5,7 +5,8 @@ import Foundation
 enum CSVText {
     /// One field, quoted when it has to be.
     static func field(_ text: String) -> String {
-        let needsQuotes = text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+        // By scalar, not by Character: "\r\n" is one Character, equal to neither "\r" nor "\n".
+        let needsQuotes = text.unicodeScalars.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
             || text.first == " " || text.last == " "
         guard needsQuotes else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""

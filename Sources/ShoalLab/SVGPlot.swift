@@ -229,7 +229,7 @@ struct SVGPlot: Sendable {
         }
         for series in series {
             out.line("<g fill=\"\(series.colour)\" stroke=\"\(series.colour)\">")
-            out.marker(series.shape, x: left + 24, y: y)
+            out.marker(series.shape, x: left + 24, y: y, role: "legend-marker")
             out.line("</g>")
             out.text(series.label, x: left + 46, y: y, size: 12, anchor: "start", extra: "dy=\"0.35em\"")
             y += rowHeight

@@ -31,29 +31,30 @@ struct SVGWriter: Sendable {
     }
 
     /// A marker centred on (x, y), filled with the enclosing group's colour and outlined in white so that it
-    /// stands out on a line of the same colour.
-    mutating func marker(_ shape: SVGPlot.MarkerShape, x: Double, y: Double) {
+    /// stands out on a line of the same colour. `role` is its class: `marker` on the plot, `legend-marker`
+    /// in the legend.
+    mutating func marker(_ shape: SVGPlot.MarkerShape, x: Double, y: Double, role: String = "marker") {
         let size = Self.markerSize
         let outline = "stroke=\"white\" stroke-width=\"1\""
         switch shape {
         case .circle:
-            line("<circle class=\"marker\" cx=\"\(number(x))\" cy=\"\(number(y))\" r=\"\(number(size))\" \(outline)/>")
+            line("<circle class=\"\(role)\" cx=\"\(number(x))\" cy=\"\(number(y))\" r=\"\(number(size))\" \(outline)/>")
         case .square:
             let half = size * 0.9
             line(
-                "<rect class=\"marker\" x=\"\(number(x - half))\" y=\"\(number(y - half))\" width=\"\(number(2 * half))\" "
+                "<rect class=\"\(role)\" x=\"\(number(x - half))\" y=\"\(number(y - half))\" width=\"\(number(2 * half))\" "
                     + "height=\"\(number(2 * half))\" \(outline)/>")
         case .triangle:
             let r = size * 1.3
-            polygon([(x, y - r), (x + r * 0.866, y + r / 2), (x - r * 0.866, y + r / 2)], outline: outline)
+            polygon([(x, y - r), (x + r * 0.866, y + r / 2), (x - r * 0.866, y + r / 2)], role: role, outline: outline)
         case .diamond:
             let r = size * 1.3
-            polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], outline: outline)
+            polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], role: role, outline: outline)
         }
     }
 
-    private mutating func polygon(_ corners: [(Double, Double)], outline: String) {
+    private mutating func polygon(_ corners: [(Double, Double)], role: String, outline: String) {
         let points = corners.map { number($0.0) + "," + number($0.1) }.joined(separator: " ")
-        line("<polygon class=\"marker\" points=\"\(points)\" \(outline)/>")
+        line("<polygon class=\"\(role)\" points=\"\(points)\" \(outline)/>")
     }
 }
