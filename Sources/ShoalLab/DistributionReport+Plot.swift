@@ -11,7 +11,7 @@ extension DistributionReport {
     static let markerShapes: [MeasuredKind: SVGPlot.MarkerShape] = [
         .clientServer: .circle, .peerToPeer: .square, .realPeerToPeer: .triangle,
     ]
-    /// At most about this many points per bound curve on a long linear axis.
+    /// Steps across the axis at which each bound curve is computed (besides the measured N).
     static let curveSamples = 400
 
     /// The lecture's plot with the measurements on it, as SVG: N across, the minimum distribution time in F/u
@@ -31,20 +31,21 @@ extension DistributionReport {
     func plot(xScale: AxisScale? = nil, yScale: AxisScale? = nil) -> SVGPlot {
         let peers = measurements.map { Double($0.peers) }
         let xScale = xScale ?? AxisScale.automatic(for: peers)
-        // The same range SVGPlot's layout will find: the measured N, with room on a linear axis for the
-        // rightmost markers.
-        let xCovering = xScale == .linear ? peers.map { $0 * (1 + SVGPlot.headroom) } : peers
+        // The same range SVGPlot's layout will find: the measured N, with room for the outermost markers (on
+        // a linear axis, which starts at 0, only on the right).
+        var xCovering = peers.map { $0 * (1 + SVGPlot.headroom) }
+        if xScale == .logarithmic { xCovering += peers.map { $0 / (1 + SVGPlot.headroom) } }
         let xAxis = PlotAxis(scale: xScale, covering: xCovering, from: 0, to: 1)
-        let sampled = sampledPeers(from: xAxis)
+        let sampled = sampledSizes(from: xAxis)
         let unit = timeUnit
 
         let curves = [
             SVGPlot.Curve(
                 label: "d_cs, client-server bound", colour: Self.clientServerColour,
-                points: sampled.map { SVGPlot.Point(x: Double($0), y: bounds.clientServer(peers: $0) / unit) }),
+                points: sampled.map { SVGPlot.Point(x: $0, y: bounds.clientServer(peerCount: $0) / unit) }),
             SVGPlot.Curve(
                 label: "d_P2P, P2P bound", colour: Self.peerToPeerColour,
-                points: sampled.map { SVGPlot.Point(x: Double($0), y: bounds.peerToPeer(peers: $0) / unit) }),
+                points: sampled.map { SVGPlot.Point(x: $0, y: bounds.peerToPeer(peerCount: $0) / unit) }),
         ]
         var series: [SVGPlot.Series] = []
         for kind in measuredKinds {
@@ -75,23 +76,18 @@ extension DistributionReport {
             notes: notes, xCovering: xCovering)
     }
 
-    /// The swarm sizes at which the bound curves are computed: every whole N on the axis (thinned to about
-    /// `curveSamples` on a long linear axis, spread evenly in log N on a logarithmic one), and every measured
-    /// N, so that a measurement equal to its bound lies on the curve's vertex.
-    func sampledPeers(from axis: PlotAxis) -> [Int] {
-        let lower = max(axis.scale == .logarithmic ? 1 : 0, Int(axis.lower.rounded(.up)))
-        let upper = max(lower, Int(axis.upper.rounded(.down)))
-        var sizes = Set(measurements.map(\.peers).filter { $0 >= lower && $0 <= upper })
-        switch axis.scale {
-        case .linear:
-            let step = max(1, (upper - lower) / Self.curveSamples)
-            sizes.formUnion(stride(from: lower, through: upper, by: step))
-            sizes.insert(upper)
-        case .logarithmic:
-            let (low, high) = (log10(Double(lower)), log10(Double(upper)))
-            for index in 0...Self.curveSamples {
-                let value = pow(10, low + (high - low) * Double(index) / Double(Self.curveSamples))
-                sizes.insert(min(upper, max(lower, Int(value.rounded()))))
+    /// The values of N at which the bound curves are computed: `curveSamples` steps across the axis (even in
+    /// N on a linear axis, in log N on a logarithmic one, where the curves start at N = 1) and every measured N,
+    /// so that a measurement equal to its bound lies on a vertex of the curve.
+    func sampledSizes(from axis: PlotAxis) -> [Double] {
+        let lower = axis.scale == .logarithmic ? max(1, axis.lower) : axis.lower
+        let upper = max(lower, axis.upper)
+        var sizes = Set(measurements.map { Double($0.peers) }.filter { $0 >= lower && $0 <= upper })
+        for index in 0...Self.curveSamples {
+            let fraction = Double(index) / Double(Self.curveSamples)
+            switch axis.scale {
+            case .linear: sizes.insert(lower + (upper - lower) * fraction)
+            case .logarithmic: sizes.insert(pow(10, log10(lower) + (log10(upper) - log10(lower)) * fraction))
             }
         }
         return sizes.sorted()

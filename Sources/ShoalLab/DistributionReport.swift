@@ -48,17 +48,26 @@ public struct DistributionReport: Sendable, Hashable {
     }
 
     /// The parameters in one line: F, u with F/u, u_s and d_min with their ratios to u, runs per swarm size.
+    /// A value that is rounded is written with `≈` instead of `=`.
     public var parameterLine: String {
         let u = bounds.peerUpload
-        var parts = ["F = \(ReportFormatting.bytes(bounds.fileSize))"]
+        func equation(_ name: String, _ value: String) -> String {
+            value.hasPrefix("≈") ? "\(name) ≈ \(value.dropFirst())" : "\(name) = \(value)"
+        }
+        var parts = [equation("F", ReportFormatting.bytes(bounds.fileSize))]
         if u > 0 {
-            parts.append("u = \(ReportFormatting.rate(u)) (F/u = \(ReportFormatting.duration(bounds.fileSize / u)))")
-            parts.append("u_s = \(ReportFormatting.rate(bounds.serverUpload)) (\(ReportFormatting.approximate(bounds.serverUpload / u, 3)) u)")
-            parts.append("d_min = \(ReportFormatting.rate(bounds.minDownload)) (\(ReportFormatting.approximate(bounds.minDownload / u, 3)) u)")
+            parts.append(
+                equation("u", ReportFormatting.rate(u)) + " (\(equation("F/u", ReportFormatting.duration(bounds.fileSize / u))))")
+            parts.append(
+                equation("u_s", ReportFormatting.rate(bounds.serverUpload))
+                    + " (\(ReportFormatting.approximate(bounds.serverUpload / u, 3)) u)")
+            parts.append(
+                equation("d_min", ReportFormatting.rate(bounds.minDownload))
+                    + " (\(ReportFormatting.approximate(bounds.minDownload / u, 3)) u)")
         } else {
             parts.append("u = 0 B/s")
-            parts.append("u_s = \(ReportFormatting.rate(bounds.serverUpload))")
-            parts.append("d_min = \(ReportFormatting.rate(bounds.minDownload))")
+            parts.append(equation("u_s", ReportFormatting.rate(bounds.serverUpload)))
+            parts.append(equation("d_min", ReportFormatting.rate(bounds.minDownload)))
         }
         parts.append("\(runsPerSize) run\(runsPerSize == 1 ? "" : "s") per N")
         return parts.joined(separator: ", ")

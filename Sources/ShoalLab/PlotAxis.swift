@@ -41,17 +41,41 @@ struct PlotAxis: Sendable, Hashable {
             minorTicks = []
         case .logarithmic:
             let positive = values.filter { $0.isFinite && $0 > 0 }
-            var lowDecade = (log10(positive.min() ?? 1) + 1e-9).rounded(.down)
-            var highDecade = (log10(positive.max() ?? 10) - 1e-9).rounded(.up)
-            if highDecade <= lowDecade { highDecade = lowDecade + 1 }
-            lowDecade = min(lowDecade, highDecade - 1)
-            lower = pow(10, lowDecade)
-            upper = pow(10, highDecade)
-            majorTicks = stride(from: lowDecade, through: highDecade, by: 1).map { pow(10, $0) }
-            minorTicks = stride(from: lowDecade, to: highDecade, by: 1).flatMap { decade in
-                (2...9).map { Double($0) * pow(10, decade) }
+            let low = Self.niceLogBound(positive.min() ?? 1, rounding: .down)
+            var high = Self.niceLogBound(positive.max() ?? 10, rounding: .up)
+            if high <= low { high = Self.niceLogBound(low * 1.5, rounding: .up) }
+            lower = low
+            upper = high
+            let firstDecade = (log10(low) - 1e-9).rounded(.down)
+            let lastDecade = (log10(high) + 1e-9).rounded(.down)
+            let multiples = stride(from: firstDecade, through: lastDecade, by: 1).flatMap { decade in
+                (1...9).map { Double($0) * pow(10, decade) }
             }
+            let inRange = multiples.filter { $0 >= low * (1 - 1e-9) && $0 <= high * (1 + 1e-9) }
+            let decades = inRange.filter { Self.isPowerOfTen($0) }
+            // A range within one decade gets its 1, 2, 5 multiples as labelled ticks instead.
+            let labelled = decades.count >= 2 ? decades : inRange.filter { Self.isNice($0) }
+            majorTicks = labelled
+            minorTicks = inRange.filter { !labelled.contains($0) }
         }
+    }
+
+    /// `value` rounded down or up to 1, 2 or 5 times a power of ten, the ends of a logarithmic axis.
+    static func niceLogBound(_ value: Double, rounding: FloatingPointRoundingRule) -> Double {
+        let decade = pow(10, (log10(value) + (rounding == .down ? 1e-9 : -1e-9)).rounded(.down))
+        let multiples = [1.0, 2, 5, 10].map { $0 * decade }
+        if rounding == .down { return multiples.last { $0 <= value * (1 + 1e-9) } ?? decade }
+        return multiples.first { $0 >= value * (1 - 1e-9) } ?? 10 * decade
+    }
+
+    private static func isPowerOfTen(_ value: Double) -> Bool {
+        let exponent = log10(value)
+        return abs(exponent - exponent.rounded()) < 1e-9
+    }
+
+    private static func isNice(_ value: Double) -> Bool {
+        let leading = value / pow(10, (log10(value) + 1e-9).rounded(.down))
+        return [1.0, 2, 5].contains { abs(leading - $0) < 1e-6 }
     }
 
     /// The smallest of 1, 2, 5 times a power of ten that is at least `rough`.

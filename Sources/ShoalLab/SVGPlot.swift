@@ -70,7 +70,7 @@ struct SVGPlot: Sendable {
     static let margins = (left: 80.0, top: 66.0, right: 24.0, bottom: 58.0)
     static let noteLineHeight = 16.0
     static let noteLineLength = 110
-    /// Room left above the highest marker or bar on a linear y axis, as a fraction of its value.
+    /// Room left above the highest marker or bar, as a fraction of its value.
     static let headroom = 0.05
     static let fontFamily = "DejaVu Sans, Helvetica, Arial, sans-serif"
 
@@ -88,10 +88,12 @@ struct SVGPlot: Sendable {
         let xValues = xCovering + curves.flatMap { $0.points.map(\.x) } + markedPoints.map(\.x)
         var yValues = curves.flatMap { $0.points.map(\.y) }
         for point in markedPoints {
-            let highest = [point.y, point.high ?? point.y].max() ?? point.y
-            let lowest = [point.y, point.low ?? point.y].min() ?? point.y
-            yValues.append(yScale == .linear ? highest * (1 + Self.headroom) : highest)
-            yValues.append(lowest)
+            yValues.append(([point.y, point.high ?? point.y].max() ?? point.y) * (1 + Self.headroom))
+            yValues.append([point.y, point.low ?? point.y].min() ?? point.y)
+        }
+        // On a logarithmic axis the lowest curve or marker keeps off the bottom edge too.
+        if yScale == .logarithmic, let lowest = yValues.filter({ $0.isFinite && $0 > 0 }).min() {
+            yValues.append(lowest / (1 + 2 * Self.headroom))
         }
         return Layout(
             x: PlotAxis(scale: xScale, covering: xValues, from: left, to: right),

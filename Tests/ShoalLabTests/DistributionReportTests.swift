@@ -75,7 +75,7 @@ import Testing
         #expect(lines.first == "# Distribution time: client-server vs. P2P")
         let parameters = try #require(lines.first { $0.hasPrefix("F = ") })
         #expect(parameters.contains("F = 8 MiB"))
-        #expect(parameters.contains("(F/u = 1 h)"))
+        #expect(parameters.contains("u ≈ 2.276 KiB/s (F/u = 1 h)"))
         #expect(parameters.contains("(10 u)"))
         #expect(parameters.contains("3 runs per N"))
         #expect(lines.contains("- peak memory 310 KiB per simulated peer"))
@@ -154,13 +154,19 @@ import Testing
             let csY = layout.y.position(of: report.bounds.clientServer(peers: n) / report.timeUnit)
             let p2pY = layout.y.position(of: report.bounds.peerToPeer(peers: n) / report.timeUnit)
             #expect(abs(circles[index].x - expectedX) <= 0.01 && abs(circles[index].y - csY) <= 0.01)
-            #expect(isVertex(circles[index], of: curves[0]), "client-server at N = \(n)")
-            #expect(isVertex(squares[index], of: curves[1]), "P2P at N = \(n)")
-            #expect(isVertex(triangles[index], of: curves[1]), "real P2P at N = \(n)")
-            #expect(!isVertex(squares[index], of: curves[0]) || csY == p2pY, "P2P must not sit on d_cs at N = \(n)")
+            // Booleans first, so that a failure prints the point, not the whole curve.
+            let clientServerOnCurve = isVertex(circles[index], of: curves[0])
+            let peerToPeerOnCurve = isVertex(squares[index], of: curves[1])
+            let realOnCurve = isVertex(triangles[index], of: curves[1])
+            let peerToPeerOnWrongCurve = isVertex(squares[index], of: curves[0]) && csY != p2pY
+            #expect(clientServerOnCurve, "client-server at N = \(n): \(circles[index])")
+            #expect(peerToPeerOnCurve, "P2P at N = \(n): \(squares[index])")
+            #expect(realOnCurve, "real P2P at N = \(n): \(triangles[index])")
+            #expect(!peerToPeerOnWrongCurve, "P2P must not sit on d_cs at N = \(n)")
         }
         // The curves are drawn densely, not only at the measured sizes.
-        #expect(curves[1].count > 5 * sizes.count)
+        let vertexCount = curves[1].count
+        #expect(vertexCount > 5 * sizes.count)
     }
 
     /// The lecture's axes: N from 0 to 35 in steps of 5, time from 0 to 3.5 F/u in steps of 0.5.
@@ -182,9 +188,13 @@ import Testing
         #expect(abs(axis.position(of: 100) - 300) < 1e-9)
         #expect(abs(axis.position(of: 10) - 200) < 1e-9)
         #expect(axis.label(for: 10_000) == "10000")
+        // Ends at 1, 2 or 5 times a power of ten; a range within one decade labels its 1, 2, 5 multiples.
         let small = PlotAxis(scale: .logarithmic, covering: [0.1, 3], from: 0, to: 1)
-        #expect(small.majorTicks == [0.1, 1, 10])
+        #expect(small.lower == 0.1 && small.upper == 5 && small.majorTicks == [0.1, 1])
         #expect(small.label(for: 0.1) == "0.1")
+        let narrow = PlotAxis(scale: .logarithmic, covering: [2.5, 40], from: 0, to: 1)
+        #expect(narrow.lower == 2 && narrow.upper == 50)
+        #expect(narrow.majorTicks.map { narrow.label(for: $0) } == ["2", "5", "10", "20", "50"])
     }
 
     /// The N axis turns logarithmic when the largest N is more than 50 times the smallest.
