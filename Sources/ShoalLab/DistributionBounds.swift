@@ -30,13 +30,23 @@ public struct DistributionBounds: Sendable, Hashable {
 
     /// d_cs for `n` peers, in seconds.
     public func clientServer(peers n: Int) -> Double {
-        max(Double(n) * fileSize / serverUpload, fileSize / minDownload)
+        clientServer(peerCount: Double(n))
     }
 
     /// d_P2P for `n` peers, in seconds.
     public func peerToPeer(peers n: Int) -> Double {
-        max(
-            fileSize / serverUpload, fileSize / minDownload,
-            Double(n) * fileSize / (serverUpload + Double(n) * peerUpload))
+        peerToPeer(peerCount: Double(n))
+    }
+
+    /// d_cs with N taken as a real number, for drawing the bound as a curve; equal to `clientServer(peers:)`
+    /// at whole N.
+    public func clientServer(peerCount n: Double) -> Double {
+        max(n * fileSize / serverUpload, fileSize / minDownload)
+    }
+
+    /// d_P2P with N taken as a real number, for drawing the bound as a curve; equal to `peerToPeer(peers:)`
+    /// at whole N.
+    public func peerToPeer(peerCount n: Double) -> Double {
+        max(fileSize / serverUpload, fileSize / minDownload, n * fileSize / (serverUpload + n * peerUpload))
     }
 }

@@ -22,4 +22,15 @@ import Testing
         #expect(bounds.peerToPeer(peers: 1) == 200)
         #expect(bounds.clientServer(peers: 100) == 1000)
     }
+
+    /// The real-valued forms, used to draw the curves, agree with the whole-N ones and lie between them.
+    @Test func realValuedBoundsAgreeAtWholeN() {
+        let bounds = DistributionBounds.lecture(fileSize: 3600)
+        for n in [0, 1, 7, 35, 10_000] {
+            #expect(bounds.clientServer(peerCount: Double(n)) == bounds.clientServer(peers: n))
+            #expect(bounds.peerToPeer(peerCount: Double(n)) == bounds.peerToPeer(peers: n))
+        }
+        #expect(bounds.peerToPeer(peerCount: 9.5) > bounds.peerToPeer(peers: 9))
+        #expect(bounds.peerToPeer(peerCount: 9.5) < bounds.peerToPeer(peers: 10))
+    }
 }
