@@ -54,6 +54,8 @@ def arguments():
     p.add_argument("--upload-limit", type=int, default=0,
                    help="upload at most this many payload bytes per second to all peers together (0: no limit);"
                         " applies to loopback peers too (libtorrent exempts local peers from the global limit)")
+    p.add_argument("--no-pex", action="store_true",
+                   help="leave out the ut_pex plugin, so that peers learn no addresses from each other")
     p.add_argument("--stay", action="store_true",
                    help="a leecher keeps running (seeding) after it completes, until --max-seconds")
     return p.parse_args()
@@ -133,7 +135,13 @@ def main():
         emit({"event": "error", "message": "cannot read %s: %s" % (args.torrent, error)})
         return 2
 
-    ses = lt.session(settings_for(args))
+    if args.no_pex:
+        # The default plugins less ut_pex: a session without them, then the other two added back.
+        ses = lt.session(settings_for(args), 0)
+        ses.add_extension("ut_metadata")
+        ses.add_extension("smart_ban")
+    else:
+        ses = lt.session(settings_for(args))
     if args.upload_limit > 0:
         # Peers on local networks, loopback included, are in the "local" peer class, which the
         # session-wide upload_rate_limit does not cover: limit that class too.
