@@ -110,10 +110,9 @@ extension Simulation {
     /// Ticks a node with connections every `tickInterval`; one with none sleeps until a dial is due.
     func scheduleTick(_ node: Int) {
         guard nodes[node].online, nodes[node].nextTick == nil else { return }
-        let machine = nodes[node].machine
         let next: Instant
-        if machine.connectedPeers == 0 && machine.pendingDials == 0 {
-            guard let due = machine.nextDialTime else { return }
+        if nodes[node].machine.connectedPeers == 0 && nodes[node].machine.pendingDials == 0 {
+            guard let due = nodes[node].machine.nextDialTime else { return }
             next = max(now + configuration.tickInterval, due)
         } else {
             next = now + configuration.tickInterval

@@ -128,8 +128,9 @@ public struct ConnectionPlanner: Sendable {
             case .idle:
                 guard connectedCount + connectingCount < limits.maxConnections else { return false }
             }
+            // Failures are cleared by a session that got through its handshake (see `disconnected`), not by
+            // the TCP connection alone: a peer with no room accepts and hangs up.
             candidate.state = .connected
-            candidate.failures = 0
             candidates[address] = candidate
         } else {
             guard connectedCount + connectingCount < limits.maxConnections else { return false }
@@ -144,9 +145,24 @@ public struct ConnectionPlanner: Sendable {
     /// An established connection closed. A peer that closed in good order is retried after
     /// `baseRetry`; one that broke the protocol gets a strike and a longer wait, and is banned
     /// at `maxFailures` strikes.
-    public mutating func disconnected(_ address: PeerAddress, misbehaved: Bool, now: Instant) {
+    ///
+    /// A connection that closed before the handshakes were exchanged counts as a failed dial (the peer
+    /// accepted and hung up, as a peer with no room does): retried with back-off and forgotten after
+    /// `maxFailures`, instead of redialled every `baseRetry` for ever.
+    public mutating func disconnected(_ address: PeerAddress, misbehaved: Bool, handshaken: Bool = true, now: Instant) {
         guard var candidate = candidates[address], candidate.state == .connected else { return }
         connectedCount -= 1
+        if !handshaken && !misbehaved {
+            candidate.failures += 1
+            if candidate.failures >= limits.maxFailures {
+                candidates[address] = nil
+                return
+            }
+            candidate.state = .idle(notBefore: now + retryDelay(failures: candidate.failures))
+            candidates[address] = candidate
+            return
+        }
+        candidate.failures = 0
         if misbehaved { candidate.strikes += 1 }
         if candidate.strikes >= limits.maxFailures {
             candidate.state = .banned

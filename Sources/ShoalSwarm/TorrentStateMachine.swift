@@ -431,7 +431,7 @@ public struct TorrentStateMachine: Sendable {
         // What it moved joins its peer id's count (kept with the peer while connected: no hashing per block).
         if let id = peer.peerID { departed[id, default: .init()].add(peer.transfer) }
         _ = picker.peerLeft(key, bitfield: peer.pieces)
-        planner.disconnected(peer.address, misbehaved: misbehaved, now: now)
+        planner.disconnected(peer.address, misbehaved: misbehaved, handshaken: peer.handshaken, now: now)
         var actions: [TorrentAction] = []
         // Blocks it held may now go to others.
         for other in peers.keys.sorted() { actions += fillRequests(other, now: now) }

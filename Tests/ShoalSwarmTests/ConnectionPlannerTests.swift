@@ -31,6 +31,34 @@ struct ConnectionPlannerTests {
         #expect(planner.connectedPeers == 2 && planner.pendingDials == 3)
     }
 
+    /// A peer that accepts and hangs up before the handshake (it has no room) is a failed dial: it is
+    /// retried with growing delays and then forgotten, not redialled every `baseRetry` for ever (the
+    /// simulator showed swarms of full peers doing that).
+    @Test func closedBeforeHandshakeBacksOffAndIsForgotten() {
+        var planner = ConnectionPlanner(limits: .init(baseRetry: .seconds(10), maxRetry: .seconds(40), maxFailures: 3))
+        let peer = addresses(1)[0]
+        planner.add([peer], source: .tracker, now: at(0))
+        var now = at(0)
+        var delays: [Int64] = []
+        for _ in 0..<3 {
+            #expect(planner.dialsDue(now: now) == [peer])
+            let accepted = planner.connected(peer, incoming: false, now: now)
+            #expect(accepted)
+            planner.disconnected(peer, misbehaved: false, handshaken: false, now: now)
+            guard let next = planner.nextWakeup else { break }
+            delays.append((next - now).nanoseconds / 1_000_000_000)
+            now = next
+        }
+        #expect(delays == [10, 20])
+        #expect(planner.knownPeers == 0)
+        // After a handshake a clean close keeps the peer, retried after the base delay.
+        planner.add([peer], source: .tracker, now: now)
+        _ = planner.dialsDue(now: now)
+        _ = planner.connected(peer, incoming: false, now: now)
+        planner.disconnected(peer, misbehaved: false, now: now)
+        #expect(planner.nextWakeup == now + .seconds(10))
+    }
+
     @Test func backsOffExponentiallyAndForgets() {
         var planner = ConnectionPlanner(
             limits: .init(baseRetry: .seconds(10), maxRetry: .seconds(40), maxFailures: 4))
