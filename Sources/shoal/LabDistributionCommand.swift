@@ -1,5 +1,5 @@
 import ArgumentParser
-import FoundationEssentials
+import Foundation
 import ShoalCore
 import ShoalLab
 import ShoalSim
@@ -10,10 +10,16 @@ struct LabDistributionCommand: AsyncParsableCommand {
         abstract: "Client-server versus peer-to-peer distribution time, against the lecture's bounds.",
         discussion: """
             For each swarm size N: the lecture's bounds d_cs = max(N·F/u_s, F/d_min) and \
-            d_P2P = max(F/u_s, F/d_min, N·F/(u_s + N·u)), and the distribution time measured in the \
-            simulator with the real engine: client-server (peers know only the seed and upload nothing) and \
-            peer-to-peer (rarest-first, choking, pipelining). The defaults are the lecture's: F/u = 1 hour, \
-            u_s = 10u, d_min = u_s.
+            d_P2P = max(F/u_s, F/d_min, N·F/(u_s + N·u)), and the time until the last of N peers has the \
+            file, measured in the simulator with the real engine: client-server (peers know only the seed, \
+            upload nothing and leave when done) and peer-to-peer (peers find 50 others, trade with \
+            rarest-first, tit-for-tat choking and pipelining, and stay). The defaults are the lecture's: \
+            F/u = 1 hour, u_s = 10u, d_min = u_s. Writes distribution.csv, distribution.md, distribution.svg \
+            and, when rsvg-convert or ImageMagick is installed, distribution.png.
+
+            --real also runs real `shoal` processes on 127.0.0.1 (N ≤ 16) with upload limits, peer-to-peer, \
+            to check the simulator against reality; give it rates that finish in minutes, e.g. \
+            --file-size 32M --peer-upload 1M.
             """)
 
     @Option(help: "F, the file's size, e.g. 16M.")
@@ -31,7 +37,7 @@ struct LabDistributionCommand: AsyncParsableCommand {
     @Option(help: "The swarm sizes N, comma-separated.")
     var peers: String = "1,2,5,10,15,20,25,30,35"
 
-    @Option(help: "Runs per N (each from its own seed).")
+    @Option(help: "Runs per N, each from its own seed.")
     var runs: Int = 1
 
     @Option(help: "Bytes per piece.")
@@ -43,31 +49,135 @@ struct LabDistributionCommand: AsyncParsableCommand {
     @Option(help: "The first run's seed.")
     var seed: UInt64 = 1
 
+    @Flag(help: "Also run real shoal processes on loopback (N ≤ 16), peer-to-peer.")
+    var real = false
+
     @Option(help: "Write the table and plot into this directory.")
     var out: String = "lab-distribution"
 
+    func validate() throws {
+        guard runs >= 1 && runs <= 100 else { throw ValidationError("--runs must be between 1 and 100") }
+        guard (1...(1 << 30)).contains(fileSize.bytes) else { throw ValidationError("--file-size must be between 1 B and 1 GiB") }
+        guard pieceLength.bytes >= 16384, pieceLength.bytes % 16384 == 0, pieceLength.bytes <= 16 << 20 else {
+            throw ValidationError("--piece-length must be a multiple of 16 KiB, at most 16 MiB")
+        }
+        guard let sizes = swarmSizes, !sizes.isEmpty, sizes.allSatisfy({ (1...100_000).contains($0) }) else {
+            throw ValidationError("--peers: numbers from 1 to 100000, comma-separated")
+        }
+        for rate in [peerUpload, serverUpload, minDownload] {
+            if let rate, rate.bytes <= 0 { throw ValidationError("rates must be positive") }
+        }
+    }
+
+    private var swarmSizes: [Int]? {
+        let parts = peers.split(separator: ",").map { Int($0.filter { $0 != " " }) }
+        return parts.contains(nil) ? nil : Array(Set(parts.compactMap { $0 })).sorted()
+    }
+
     func run() async throws {
-        let sizes = peers.split(separator: ",").compactMap { Int($0.filter { $0 != " " }) }
-        guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("--peers: positive numbers, comma-separated") }
+        let sizes = swarmSizes ?? []
         let file = Double(fileSize.bytes)
-        let u = Double(peerUpload?.bytes ?? Int64((file / 3600).rounded()))
+        let u = Double(peerUpload?.bytes ?? max(1, Int64((file / 3600).rounded())))
         let us = Double(serverUpload?.bytes ?? Int64(10 * u))
         let d = Double(minDownload?.bytes ?? Int64(us))
         let bounds = DistributionBounds(fileSize: file, serverUpload: us, peerUpload: u, minDownload: d)
         let experiment = DistributionSimulation(bounds: bounds, pieceLength: Int(pieceLength.bytes))
-        print("F = \(fileSize), u = \(ByteCount(bytes: Int64(u)))/s, u_s = \(ByteCount(bytes: Int64(us)))/s, d_min = \(ByteCount(bytes: Int64(d)))/s, F/u = \(file / u) s")
+        let content = SimContent(length: fileSize.bytes, pieceLength: Int(pieceLength.bytes), seed: seed)
+        print(DistributionReport(measurements: [], bounds: bounds, runsPerSize: runs).parameterLine)
+
+        var measurements: [DistributionMeasurement] = []
+        var notes: [String] = []
+        var largestSwarm = 0
+        let clock = ContinuousClock()
+        let started = clock.now
         for n in sizes {
-            let clock = ContinuousClock()
-            let start = clock.now
-            let p2p = experiment.run(peers: n, mode: .peerToPeer, seed: seed)
-            let p2pWall = clock.now - start
-            var line = "N=\(n) d_P2P=\(bounds.peerToPeer(peers: n)) p2p=\(p2p.time.map { "\($0)" } ?? "-") ratio=\(p2p.time.map { $0 / bounds.peerToPeer(peers: n) } ?? .nan) seedUse=\(p2p.seedUtilisation) events=\(p2p.events) wall=\(p2pWall)"
-            if n <= clientServerMax {
+            var measurement = DistributionMeasurement(
+                peers: n, clientServerBound: bounds.clientServer(peers: n), peerToPeerBound: bounds.peerToPeer(peers: n))
+            for run in 0..<runs {
+                let runSeed = seed &+ UInt64(run)
                 let start = clock.now
-                let cs = experiment.run(peers: n, mode: .clientServer, seed: seed)
-                line += " | d_cs=\(bounds.clientServer(peers: n)) cs=\(cs.time.map { "\($0)" } ?? "-") ratio=\(cs.time.map { $0 / bounds.clientServer(peers: n) } ?? .nan) seedUse=\(cs.seedUtilisation) wall=\(clock.now - start)"
+                let p2p = experiment.run(peers: n, mode: .peerToPeer, seed: runSeed, content: content)
+                if let time = p2p.time { measurement.peerToPeer.append(time) }
+                largestSwarm = max(largestSwarm, p2p.simulatedPeers)
+                var line =
+                    "N=\(n) run \(run + 1): P2P \(Self.describe(p2p, bound: measurement.peerToPeerBound))"
+                    + " in \(Self.seconds(clock.now - start))"
+                if n <= clientServerMax {
+                    let start = clock.now
+                    let cs = experiment.run(peers: n, mode: .clientServer, seed: runSeed, content: content)
+                    if let time = cs.time { measurement.clientServer.append(time) }
+                    line += "; client-server \(Self.describe(cs, bound: measurement.clientServerBound))"
+                    line += " in \(Self.seconds(clock.now - start))"
+                }
+                print(line)
             }
-            print(line)
+            if real && RealDistributionRun.leecherRange.contains(n) {
+                measurement.realPeerToPeer = try await runReal(peers: n, bounds: bounds)
+            }
+            measurements.append(measurement)
         }
+        let elapsed = clock.now - started
+        notes.append("Simulated with the real engine (ShoalSim), seed \(seed), \(Int(pieceLength.bytes / 1024)) KiB pieces, 25 ms latency per access link.")
+        notes.append("Simulation time \(Self.seconds(elapsed)) on this machine.")
+        if let peak = Self.peakMemory(), largestSwarm > 0 {
+            notes.append(
+                "Peak memory \(ByteCount(bytes: peak)) for at most \(largestSwarm) simulated peers "
+                    + "(\(ByteCount(bytes: peak / Int64(largestSwarm))) per peer, the shared content included).")
+        }
+        if clientServerMax < sizes.last ?? 0 {
+            notes.append("Client-server simulated up to N = \(clientServerMax) (--client-server-max).")
+        }
+        let report = DistributionReport(measurements: measurements, bounds: bounds, runsPerSize: runs, notes: notes)
+        let written = try report.write(to: URL(fileURLWithPath: out))
+        print("")
+        print(report.markdown)
+        for path in written.paths { print("Wrote \(path.path)") }
+        if !written.png.didConvert { print("No PNG: \(written.png)") }
+    }
+
+    /// Real shoal processes on loopback, peer-to-peer, one run per --runs.
+    private func runReal(peers n: Int, bounds: DistributionBounds) async throws -> [Double] {
+        var times: [Double] = []
+        for run in 0..<runs {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-lab-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let experiment = RealDistributionRun(
+                shoalExecutable: Self.executablePath(), workDirectory: directory.path, fileSize: Int(fileSize.bytes),
+                pieceLength: Int(pieceLength.bytes), peerUpload: Int(bounds.peerUpload),
+                serverUpload: Int(bounds.serverUpload), leechers: n, mode: .peerToPeer)
+            let result = try await experiment.run()
+            let time = result.distributionTime
+            times.append(time)
+            print("N=\(n) run \(run + 1): real P2P \(Self.format(time)) s, \(Self.format(result.ratio))x d_P2P")
+        }
+        return times
+    }
+
+    private static func describe(_ result: DistributionSimulation.Result, bound: Double) -> String {
+        guard let time = result.time else { return "unfinished (\(result.finished) done)" }
+        return "\(format(time)) s = \(format(time / bound))x bound, seed busy \(Int((100 * result.seedUtilisation).rounded()))%"
+    }
+
+    private static func format(_ value: Double) -> String {
+        String(format: "%.3f", value)
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        format(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18) + " s"
+    }
+
+    /// This process's peak resident memory (VmHWM), in bytes.
+    private static func peakMemory() -> Int64? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kib = Int64(line.split(separator: " ").dropFirst().first ?? "")
+        else { return nil }
+        return kib * 1024
+    }
+
+    /// This very executable, to start real peers with.
+    private static func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 }
