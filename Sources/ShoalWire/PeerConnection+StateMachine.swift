@@ -71,6 +71,8 @@ extension PeerConnection {
             var amChoking = true
             var amInterested = false
             var lastSent: Instant
+
+            var pieceCount: Int? { ourPieces?.count }
         }
 
         private struct AwaitingHandshake: Sendable {
@@ -299,15 +301,21 @@ extension PeerConnection {
             case .closed:
                 return []
             case .active:
-                var active = takeActive()
+                guard active != nil else { preconditionFailure("the state is not active") }
                 var output = Output()
-                active.lastReceived = now
-                receive(message, active: &active, now: now, output: &output)
-                return finish(active, output, now: now)
+                active!.lastReceived = now
+                // Changed where it is stored (`active!`): a copy would retain and release every queue and set
+                // of it, twice per block.
+                Self.receive(
+                    message, active: &active!, local: local, configuration: configuration, now: now, output: &output)
+                return finish(output, now: now)
             }
         }
 
-        private func receive(_ message: PeerMessage, active: inout Active, now: Instant, output: inout Output) {
+        private static func receive(
+            _ message: PeerMessage, active: inout Active, local: Local, configuration: Configuration, now: Instant,
+            output: inout Output
+        ) {
             func fail(_ code: WireError.Code) {
                 let declared = UInt32(truncatingIfNeeded: message.length)
                 output.fail(WireError(code, messageID: message.id, declaredLength: declared))
@@ -318,7 +326,7 @@ extension PeerConnection {
                 output.fail(error)
             }
             let limits = configuration.limits
-            let pieceCount = self.pieceCount
+            let pieceCount = local.pieceCount
 
             // The first message: only a bitfield, have all or have none may say what the peer has;
             // anything else (but extension messages, port and keep-alives) means it has nothing.
@@ -512,25 +520,26 @@ extension PeerConnection {
             case .closed:
                 return []
             case .active:
-                var active = takeActive()
-                var output = Output()
-                if now >= active.lastReceived + configuration.inactivityTimeout {
-                    output.fail(WireError(.inactivityTimeout))
-                    return finish(active, output, now: now)
+                let configuration = configuration
+                let lastSent = local.lastSent
+                return modifyActive(now: now) { active, output in
+                    if now >= active.lastReceived + configuration.inactivityTimeout {
+                        output.fail(WireError(.inactivityTimeout))
+                        return
+                    }
+                    let snubTimeout = configuration.snubTimeout
+                    active.outstanding.removeAll { entry in
+                        entry.cancelledAt.map { now >= $0 + snubTimeout } ?? false
+                    }
+                    let late = now >= active.waitingSince + configuration.snubTimeout
+                    if !active.snubbed && active.hasLiveOutstanding && late {
+                        active.snubbed = true
+                        output.emit(.snubbed)
+                    }
+                    if now >= lastSent + configuration.keepAliveInterval {
+                        output.send(.keepAlive)
+                    }
                 }
-                let snubTimeout = configuration.snubTimeout
-                active.outstanding.removeAll { entry in
-                    entry.cancelledAt.map { now >= $0 + snubTimeout } ?? false
-                }
-                let late = now >= active.waitingSince + configuration.snubTimeout
-                if !active.snubbed && active.hasLiveOutstanding && late {
-                    active.snubbed = true
-                    output.emit(.snubbed)
-                }
-                if now >= local.lastSent + configuration.keepAliveInterval {
-                    output.send(.keepAlive)
-                }
-                return finish(active, output, now: now)
             }
         }
 
@@ -706,10 +715,7 @@ extension PeerConnection {
                 state = .closed(error)
                 return [.close(error)]
             case .active:
-                let active = takeActive()
-                var output = Output()
-                output.fail(error)
-                return finish(active, output, now: now)
+                return modifyActive(now: now) { _, output in output.fail(error) }
             }
         }
 
@@ -726,35 +732,26 @@ extension PeerConnection {
 
         // MARK: Helpers
 
-        /// Runs `body` on the active state (nothing before the handshake or after closing).
+        /// Runs `body` on the active state where it is stored (nothing before the handshake or after closing).
+        /// Binding an enum payload (`case .active(var active) = state`), or moving the state out and back,
+        /// copied it: every queue and set retained and then released, about twice per block.
         private mutating func modifyActive(
             now: Instant, _ body: (inout Active, inout Output) -> Void
         ) -> [PeerAction] {
-            guard case .active = state else { return [] }
-            var active = takeActive()
+            guard case .active = state, active != nil else { return [] }
             var output = Output()
-            body(&active, &output)
-            return finish(active, output, now: now)
+            body(&active!, &output)
+            return finish(output, now: now)
         }
 
-        /// Moves the active state out (`finish` stores it back); the state must be active. Binding an enum
-        /// payload (`case .active(var active) = state`) copied it, every queue and set retained and then
-        /// released, about twice per block.
-        private mutating func takeActive() -> Active {
-            guard let taken = self.active.take() else { preconditionFailure("the state is not active") }
-            return taken
-        }
-
-        /// Stores the active state back, or closes (returning outstanding requests first).
-        private mutating func finish(_ active: consuming Active, _ output: Output, now: Instant) -> [PeerAction] {
+        /// Ends a transition of the active state: closes if it failed (returning outstanding requests first).
+        private mutating func finish(_ output: Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
-            guard let error = output.error else {
-                self.active = active
-                return output.actions
-            }
+            guard let error = output.error else { return output.actions }
             state = .closed(error)
             var actions = output.actions
-            let returned = active.liveOutstanding
+            let returned = active?.liveOutstanding ?? []
+            active = nil
             if !returned.isEmpty { actions.append(.emit(.requestsReturned(returned))) }
             actions.append(.close(error))
             return actions
