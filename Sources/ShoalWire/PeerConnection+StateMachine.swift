@@ -585,26 +585,35 @@ extension PeerConnection {
         /// is allowed fast); otherwise the block is returned at once
         /// (``PeerEvent/requestsReturned(_:)``). A block already outstanding is not sent twice.
         public mutating func request(_ block: BlockRequest, now: Instant) -> [PeerAction] {
-            guard case .active = state else { return [.emit(.requestsReturned([block]))] }
+            request([block], now: now)
+        }
+
+        /// Request blocks, in order: what ``request(_:now:)`` does for each, in one transition (a refill of a
+        /// peer's queue asks for several blocks at once).
+        public mutating func request(_ blocks: [BlockRequest], now: Instant) -> [PeerAction] {
+            guard case .active = state else { return blocks.map { .emit(.requestsReturned([$0])) } }
             let outstandingLimit = configuration.maxOutstandingRequests
             let limits = configuration.limits
             let pieceCount = self.pieceCount
             return modifyActive(now: now) { active, output in
-                if let existing = active.outstanding.entry(for: block) {
-                    if existing.cancelledAt != nil { output.emit(.requestsReturned([block])) }
-                    return
+                for block in blocks {
+                    if let existing = active.outstanding.entry(for: block) {
+                        if existing.cancelledAt != nil { output.emit(.requestsReturned([block])) }
+                        continue
+                    }
+                    let allowed =
+                        !active.peerChoking || (active.fast && active.allowedFastFromPeer.contains(block.piece))
+                    guard Self.blockError(block, limits: limits, pieceCount: pieceCount) == nil,
+                        active.peerPieces.has(block.piece), allowed,
+                        active.outstanding.count < outstandingLimit
+                    else {
+                        output.emit(.requestsReturned([block]))
+                        continue
+                    }
+                    if !active.hasLiveOutstanding { active.waitingSince = now }
+                    active.outstanding.append(.init(block: block, sentAt: now))
+                    output.send(.request(block))
                 }
-                let allowed = !active.peerChoking || (active.fast && active.allowedFastFromPeer.contains(block.piece))
-                guard Self.blockError(block, limits: limits, pieceCount: pieceCount) == nil,
-                    active.peerPieces.has(block.piece), allowed,
-                    active.outstanding.count < outstandingLimit
-                else {
-                    output.emit(.requestsReturned([block]))
-                    return
-                }
-                if !active.hasLiveOutstanding { active.waitingSince = now }
-                active.outstanding.append(.init(block: block, sentAt: now))
-                output.send(.request(block))
             }
         }
 
