@@ -86,8 +86,9 @@ public struct TorrentStateMachine: Sendable {
     private var dialling: [PeerKey: PeerAddress] = [:]
     private var nextKey = 0
     private var random: SplitMix64
-    /// Blocks written per piece, to hash a piece once all of its blocks are on disk.
-    private var writtenBlocks: [Int: Int] = [:]
+    /// Blocks written per piece, to hash a piece once all of its blocks are on disk (an array: a dictionary
+    /// hashed the piece twice per block).
+    private var writtenBlocks: [Int32]
     /// Bad pieces each address contributed to.
     private var badPieces: [PeerAddress: Int] = [:]
     private var nextRechoke: Instant?
@@ -113,6 +114,7 @@ public struct TorrentStateMachine: Sendable {
         self.choker = Choker(configuration: configuration.choker)
         self.planner = ConnectionPlanner(limits: configuration.connections)
         self.random = SplitMix64(seed: configuration.seed)
+        self.writtenBlocks = Array(repeating: 0, count: configuration.geometry.pieceCount)
     }
 
     /// Every piece is verified.
@@ -173,13 +175,23 @@ public struct TorrentStateMachine: Sendable {
     /// Bytes arrived from a peer: the handshake first, then messages, each fed to its wire machine.
     /// Bytes that do not yet make a whole message are kept for the next call.
     public mutating func received(_ bytes: inout ByteBuffer, from key: PeerKey, now: Instant) -> [TorrentAction] {
+        var actions: [TorrentAction] = []
+        received(&bytes, from: key, now: now, into: &actions)
+        return actions
+    }
+
+    /// ``received(_:from:now:)``, its actions appended to `actions`: a runtime that collects the actions of
+    /// several events saves an array per event.
+    public mutating func received(
+        _ bytes: inout ByteBuffer, from key: PeerKey, now: Instant, into actions: inout [TorrentAction]
+    ) {
         // Messages are decoded from the received buffer itself, so blocks are slices of what the socket read
         // and no byte is copied. Only a message split across reads waits in the peer's `inbound`, and takes
         // from the next read just the bytes that complete it (`PeerMessageFraming`).
         var inbound = ByteBuffer()
         guard var handshaken = withPeer(key, { peer in swap(&inbound, &peer.inbound); return peer.handshaken })
-        else { return [] }
-        var sink = ActionSink()
+        else { return }
+        var sink = ActionSink(continuing: &actions)
         while true {
             if inbound.readableBytes == 0 {
                 guard bytes.readableBytes > 0 else { break }
@@ -214,33 +226,49 @@ public struct TorrentStateMachine: Sendable {
                 }
             } catch {
                 drop(key, misbehaved: true, ban: error.disposition == .ban, now: now, into: &sink)
-                return sink.finish()
+                actions = sink.finish()
+                return
             }
             guard let step else { break }
             perform(step, for: key, now: now, into: &sink)
         }
         withPeer(key) { $0.inbound = PeerMessageFraming.keepPartial(inbound, handshake: !$0.handshaken) }
-        return sink.finish()
+        actions = sink.finish()
     }
 
     // MARK: - Storage answers
 
     /// A block is on disk; hash its piece once every block is.
     public mutating func blockWritten(_ block: Block, now: Instant) -> [TorrentAction] {
-        let count = (writtenBlocks[block.piece] ?? 0) + 1
+        var actions: [TorrentAction] = []
+        blockWritten(block, now: now, into: &actions)
+        return actions
+    }
+
+    /// ``blockWritten(_:now:)``, its actions appended to `actions`.
+    public mutating func blockWritten(_ block: Block, now: Instant, into actions: inout [TorrentAction]) {
+        guard writtenBlocks.indices.contains(block.piece) else { return }
+        let count = Int(writtenBlocks[block.piece]) + 1
         guard count >= configuration.geometry.blockCount(ofPiece: block.piece) else {
-            writtenBlocks[block.piece] = count
-            return []
+            writtenBlocks[block.piece] = Int32(count)
+            return
         }
-        writtenBlocks[block.piece] = nil
-        return [.hash(piece: block.piece)]
+        writtenBlocks[block.piece] = 0
+        actions.append(.hash(piece: block.piece))
     }
 
     /// A piece was hashed: keep it and tell everyone, or throw it away and blame who sent it.
     public mutating func pieceHashed(_ piece: Int, digest: Digest20, now: Instant) -> [TorrentAction] {
+        var actions: [TorrentAction] = []
+        pieceHashed(piece, digest: digest, now: now, into: &actions)
+        return actions
+    }
+
+    /// ``pieceHashed(_:digest:now:)``, its actions appended to `actions`.
+    public mutating func pieceHashed(_ piece: Int, digest: Digest20, now: Instant, into actions: inout [TorrentAction]) {
         let start = piece * 20
-        guard start + 20 <= configuration.pieceHashes.count else { return [] }
-        var sink = ActionSink()
+        guard start + 20 <= configuration.pieceHashes.count else { return }
+        var sink = ActionSink(continuing: &actions)
         if configuration.pieceHashes[start..<(start + 20)].elementsEqual(digest.bytes) {
             have.set(piece)
             picker.pieceVerified(piece)
@@ -264,11 +292,20 @@ public struct TorrentStateMachine: Sendable {
             }
             for key in sortedPeerKeys() { fillRequests(key, now: now, into: &sink) }
         }
-        return sink.finish()
+        actions = sink.finish()
     }
 
     /// A block a peer asked for was read; send it unless the request was cancelled meanwhile.
     public mutating func blockRead(_ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant) -> [TorrentAction] {
+        var actions: [TorrentAction] = []
+        blockRead(block, data: data, for: key, now: now, into: &actions)
+        return actions
+    }
+
+    /// ``blockRead(_:data:for:now:)``, its actions appended to `actions`.
+    public mutating func blockRead(
+        _ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant, into actions: inout [TorrentAction]
+    ) {
         guard let request = BlockRequest(block),
             let sent = withPeer(key, { peer -> [PeerAction]? in
                 guard peer.machine.isRequestQueued(request) else { return nil }
@@ -276,10 +313,10 @@ public struct TorrentStateMachine: Sendable {
                 peer.sent.record(block.length, now: now)
                 return wire
             }) ?? nil
-        else { return [] }
-        var sink = ActionSink()
+        else { return }
+        var sink = ActionSink(continuing: &actions)
         perform(sent, for: key, now: now, into: &sink)
-        return sink.finish()
+        actions = sink.finish()
     }
 
     // MARK: - Time

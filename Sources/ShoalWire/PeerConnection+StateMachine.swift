@@ -156,9 +156,18 @@ extension PeerConnection {
         /// We are interested in the peer (`am_interested`).
         public var amInterested: Bool { local.amInterested }
         /// The peer chokes us (`peer_choking`).
-        public var peerChoking: Bool { active?.peerChoking ?? true }
+        public var peerChoking: Bool {
+            // The torrent reads these per block: `active?.peerChoking` copied the whole active state to the stack
+            // to find out whether it is there; the state says so without a copy (it is active exactly when
+            // `active` is set).
+            guard case .active = state else { return true }
+            return active.unsafelyUnwrapped.peerChoking
+        }
         /// The peer is interested in us (`peer_interested`).
-        public var peerInterested: Bool { active?.peerInterested ?? false }
+        public var peerInterested: Bool {
+            guard case .active = state else { return false }
+            return active.unsafelyUnwrapped.peerInterested
+        }
         /// The peer's id, after its handshake.
         public var peerID: PeerID? { active?.peerID }
         /// The reserved bits of the peer's handshake, after it.
@@ -177,7 +186,8 @@ extension PeerConnection {
         }
         /// How many of our requests await an answer (cancelled ones not included), without building a list.
         public var outstandingRequestCount: Int {
-            active?.outstanding.liveCount ?? 0
+            guard case .active = state else { return 0 }
+            return active.unsafelyUnwrapped.outstanding.liveCount
         }
         /// The peer's requests we have not answered, oldest first.
         public var peerRequests: [BlockRequest] { active?.peerRequests ?? [] }
@@ -188,7 +198,10 @@ extension PeerConnection {
         /// The peer's extension handshake (BEP 10), all of them merged.
         public var peerExtensions: ExtensionHandshake? { active?.peerExtensions }
         /// The peer has sent no block for the snub timeout while we had requests outstanding.
-        public var isSnubbed: Bool { active?.snubbed ?? false }
+        public var isSnubbed: Bool {
+            guard case .active = state else { return false }
+            return active.unsafelyUnwrapped.snubbed
+        }
 
         /// When ``timerFired(now:)`` next has something to do; nil once closed.
         public var nextDeadline: Instant? {
