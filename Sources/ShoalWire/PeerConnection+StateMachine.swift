@@ -94,8 +94,9 @@ extension PeerConnection {
             var peerPieces: PeerPieces
             /// Our requests to the peer, oldest first.
             var outstanding = OutstandingRequests()
-            /// The peer's requests to us, oldest first.
-            var peerRequests: [BlockRequest] = []
+            /// The peer's requests to us, oldest first (`sentAt`: when each arrived). Found by block in O(1): a seed
+            /// looks each one up when it arrives, when its block is read and when it is sent.
+            var peerRequests = OutstandingRequests()
             /// Pieces the peer lets us request while choked.
             var allowedFastFromPeer: Set<UInt32> = []
             /// Pieces we let the peer request while we choke it.
@@ -190,7 +191,7 @@ extension PeerConnection {
             return active.unsafelyUnwrapped.outstanding.liveCount
         }
         /// The peer's requests we have not answered, oldest first.
-        public var peerRequests: [BlockRequest] { active?.peerRequests ?? [] }
+        public var peerRequests: [BlockRequest] { active?.peerRequests.entries.map(\.block) ?? [] }
         /// Pieces the peer lets us request while it chokes us (BEP 6).
         public var allowedFastFromPeer: Set<UInt32> { active?.allowedFastFromPeer ?? [] }
         /// Pieces we let the peer request while we choke it (BEP 6).
@@ -435,19 +436,18 @@ extension PeerConnection {
 
             case .request(let block):
                 if let error = Self.blockError(block, limits: limits, pieceCount: pieceCount) { return failing(error) }
-                guard !active.peerRequests.contains(block) else { break }
+                guard active.peerRequests.entry(for: block) == nil else { break }
                 let have = local.ourPieces?[Int(block.piece)] ?? false
                 let allowed = !local.amChoking || active.allowedFastToPeer.contains(block.piece)
                 if have && allowed && active.peerRequests.count < configuration.maxPeerRequests {
-                    active.peerRequests.append(block)
+                    active.peerRequests.append(.init(block: block, sentAt: now))
                     output.emit(.blockRequested(block))
                 } else if active.fast {
                     output.send(.rejectRequest(block))
                 }
 
             case .cancel(let block):
-                guard let index = active.peerRequests.firstIndex(of: block) else { break }
-                active.peerRequests.remove(at: index)
+                guard active.peerRequests.remove(block) != nil else { break }
                 output.emit(.requestCancelled(block))
                 // BEP 6: even a cancelled request gets exactly one answer.
                 if active.fast { output.send(.rejectRequest(block)) }
@@ -566,16 +566,15 @@ extension PeerConnection {
             local.amChoking = true
             return modifyActive(now: now) { active, output in
                 output.send(.choke)
-                var kept: [BlockRequest] = []
-                for block in active.peerRequests {
-                    if active.fast && active.allowedFastToPeer.contains(block.piece) {
-                        kept.append(block)
-                        continue
-                    }
+                var dropped: [BlockRequest] = []
+                for entry in active.peerRequests.entries {
+                    let block = entry.block
+                    if active.fast && active.allowedFastToPeer.contains(block.piece) { continue }
+                    dropped.append(block)
                     output.emit(.requestCancelled(block))
                     if active.fast { output.send(.rejectRequest(block)) }
                 }
-                active.peerRequests = kept
+                for block in dropped { active.peerRequests.remove(block) }
             }
         }
 
@@ -657,24 +656,22 @@ extension PeerConnection {
         /// queued (not cancelled, not dropped by a choke) and `data` holds exactly its length.
         public mutating func sendBlock(_ block: BlockRequest, data: ByteBuffer, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
-                guard data.readableBytes == Int(block.length), let index = active.peerRequests.firstIndex(of: block)
-                else { return }
-                active.peerRequests.remove(at: index)
+                guard data.readableBytes == Int(block.length), active.peerRequests.remove(block) != nil else { return }
                 output.send(.piece(piece: block.piece, offset: block.offset, block: data))
             }
         }
 
         /// Whether the peer's request is still queued (worth reading from disk).
         public func isRequestQueued(_ block: BlockRequest) -> Bool {
-            active?.peerRequests.contains(block) ?? false
+            guard case .active = state else { return false }
+            return active.unsafelyUnwrapped.peerRequests.entry(for: block) != nil
         }
 
         /// Refuse a peer's queued request (the piece is not available, or we lack resources):
         /// BEP 6 `reject request` with the fast extension, silently without.
         public mutating func rejectRequest(_ block: BlockRequest, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
-                guard let index = active.peerRequests.firstIndex(of: block) else { return }
-                active.peerRequests.remove(at: index)
+                guard active.peerRequests.remove(block) != nil else { return }
                 if active.fast { output.send(.rejectRequest(block)) }
             }
         }
