@@ -116,6 +116,8 @@ extension PeerConnection {
         private struct Output {
             var actions: [PeerAction] = []
             var error: WireError?
+            /// `error` is set (testing this instead of binding `error` saves a copy of it per transition).
+            var failed = false
             var sent = false
 
             mutating func send(_ message: PeerMessage) {
@@ -126,7 +128,9 @@ extension PeerConnection {
             mutating func emit(_ event: PeerEvent) { actions.append(.emit(event)) }
 
             mutating func fail(_ error: WireError) {
-                if self.error == nil { self.error = error }
+                guard !failed else { return }
+                self.error = error
+                failed = true
             }
         }
 
@@ -766,7 +770,7 @@ extension PeerConnection {
         /// Ends a transition of the active state: closes if it failed (returning outstanding requests first).
         private mutating func finish(_ output: Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
-            guard let error = output.error else { return output.actions }
+            guard output.failed, let error = output.error else { return output.actions }
             state = .closed(error)
             var actions = output.actions
             let returned = active?.liveOutstanding ?? []
