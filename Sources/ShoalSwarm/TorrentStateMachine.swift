@@ -83,6 +83,9 @@ public struct TorrentStateMachine: Sendable {
     private var choker: Choker
     private(set) var planner: ConnectionPlanner
     private(set) var peers: [PeerKey: Peer] = [:]
+    /// The keys of `peers`, ascending: the order of every loop over the peers (for determinism), kept as peers
+    /// come and go so that a tick or a verified piece does not sort them.
+    private var peerOrder: [PeerKey] = []
     private var dialling: [PeerKey: PeerAddress] = [:]
     private var nextKey = 0
     private var random: SplitMix64
@@ -139,7 +142,7 @@ public struct TorrentStateMachine: Sendable {
         guard planner.connected(address, incoming: false, now: now) else { return [.close(key)] }
         var machine = makeMachine(now: now)
         let wire = machine.start(now: now)
-        peers[key] = makePeer(address: address, machine: machine, now: now)
+        add(makePeer(address: address, machine: machine, now: now), as: key)
         var sink = ActionSink()
         perform(wire, for: key, now: now, into: &sink)
         return sink.finish()
@@ -158,7 +161,7 @@ public struct TorrentStateMachine: Sendable {
     public mutating func accepted(from address: PeerAddress, now: Instant) -> PeerKey? {
         guard planner.connected(address, incoming: true, now: now) else { return nil }
         let key = newKey()
-        peers[key] = makePeer(address: address, machine: makeMachine(now: now), now: now)
+        add(makePeer(address: address, machine: makeMachine(now: now), now: now), as: key)
         return key
     }
 
@@ -307,12 +310,12 @@ public struct TorrentStateMachine: Sendable {
         _ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant, into actions: inout [TorrentAction]
     ) {
         guard let request = BlockRequest(block),
-            let sent = withPeer(key, { peer -> [PeerAction]? in
-                guard peer.machine.isRequestQueued(request) else { return nil }
+            let sent = withPeer(key, { peer -> [PeerAction] in
+                guard peer.machine.isRequestQueued(request) else { return [] }
                 let wire = peer.machine.sendBlock(request, data: data, now: now)
                 peer.sent.record(block.length, now: now)
                 return wire
-            }) ?? nil
+            }), !sent.isEmpty
         else { return }
         var sink = ActionSink(continuing: &actions)
         perform(sent, for: key, now: now, into: &sink)
@@ -374,7 +377,7 @@ public struct TorrentStateMachine: Sendable {
         statistics.piecesVerified = have.setCount
         statistics.pieceCount = have.count
         statistics.piecesRemaining = picker.remainingCount
-        for key in peers.keys.sorted() {
+        for key in peerOrder {
             guard let peer = peers[key] else { continue }
             if let id = peer.peerID { statistics.byPeerID[id, default: .init()].add(peer.transfer) }
             let down = peer.received.rate(now: now)
@@ -479,12 +482,21 @@ public struct TorrentStateMachine: Sendable {
 
     /// The connected peers in key order (the order every loop over them follows, for determinism).
     private func sortedPeerKeys() -> [PeerKey] {
-        peers.keys.sorted()
+        peerOrder
+    }
+
+    /// Adds a connected peer. (A dialled peer's key is older than those of peers accepted while it connected,
+    /// so it may go anywhere in the order.)
+    private mutating func add(_ peer: Peer, as key: PeerKey) {
+        if peers.updateValue(peer, forKey: key) == nil {
+            peerOrder.insert(key, at: peerOrder.firstIndex { $0 > key } ?? peerOrder.count)
+        }
     }
 
     /// Drops a peer: its pieces leave the availability counts, its requests go back to the picker.
     private mutating func forget(_ key: PeerKey, misbehaved: Bool, now: Instant, into sink: inout ActionSink) {
         guard let peer = peers.removeValue(forKey: key) else { return }
+        if let index = peerOrder.firstIndex(of: key) { peerOrder.remove(at: index) }
         // What it moved joins its peer id's count (kept with the peer while connected: no hashing per block).
         if let id = peer.peerID { departed[id, default: .init()].add(peer.transfer) }
         _ = picker.peerLeft(key, bitfield: peer.pieces)
