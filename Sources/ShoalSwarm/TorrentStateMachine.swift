@@ -646,10 +646,11 @@ public struct TorrentStateMachine: Sendable {
         let queueDepth = configuration.queueDepth
         // Read in place (`withPeer`): `peers[key]` would copy the peer, once per block received.
         return withPeer(key) { peer in
-            guard peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
+            let state = peer.machine.requestQueueState
+            guard state.amInterested, !state.peerChoking else { return nil }
             let rate = peer.received.rate(now: now)
-            let outstanding = peer.machine.outstandingRequestCount
-            let depth = peer.machine.isSnubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
+            let outstanding = state.outstanding
+            let depth = state.snubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
             let missing = depth - outstanding
             // Refill in batches (a quarter of the queue, at most 16 blocks) while requests are in flight:
             // one pick for several blocks costs much less than a pick for every block that arrives.

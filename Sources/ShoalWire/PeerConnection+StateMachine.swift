@@ -207,6 +207,16 @@ extension PeerConnection {
             guard case .active = state else { return false }
             return active.unsafelyUnwrapped.snubbed
         }
+        /// What a refill of our request queue depends on, in one read: ``amInterested``, ``peerChoking``,
+        /// ``outstandingRequestCount`` and ``isSnubbed``. (A caller that holds the machine in a collection copies
+        /// all of it, some 600 bytes, for every property it reads; the torrent reads these for every block.)
+        public var requestQueueState: (amInterested: Bool, peerChoking: Bool, outstanding: Int, snubbed: Bool) {
+            guard case .active = state else { return (local.amInterested, true, 0, false) }
+            return (
+                local.amInterested, active.unsafelyUnwrapped.peerChoking, active.unsafelyUnwrapped.outstanding.liveCount,
+                active.unsafelyUnwrapped.snubbed
+            )
+        }
 
         /// When ``timerFired(now:)`` next has something to do; nil once closed.
         public var nextDeadline: Instant? {
