@@ -103,6 +103,9 @@ public struct TorrentStateMachine: Sendable {
     private var downloadBucket: TokenBucket?
     /// Blocks asked of us that wait for upload tokens, oldest first.
     private var uploadWaiting: Deque<(key: PeerKey, block: Block)> = []
+    /// Storage for the wire actions of one message, kept between events so that it is not allocated for each
+    /// (taken while in use: an event that finds it empty makes its own).
+    private var wireScratch: [PeerAction] = []
     /// Whether `.completed` was emitted (or nothing was wanted from the start).
     private var finishedAnnounced: Bool
 
@@ -195,6 +198,13 @@ public struct TorrentStateMachine: Sendable {
         guard var handshaken = withPeer(key, { peer in swap(&inbound, &peer.inbound); return peer.handshaken })
         else { return }
         var sink = ActionSink(continuing: &actions)
+        // One array for the wire actions of every message (`wireScratch` keeps its storage between calls).
+        var wire: [PeerAction] = []
+        swap(&wire, &wireScratch)
+        defer {
+            wire.removeAll(keepingCapacity: true)
+            swap(&wire, &wireScratch)
+        }
         while true {
             if inbound.readableBytes == 0 {
                 guard bytes.readableBytes > 0 else { break }
@@ -203,37 +213,38 @@ public struct TorrentStateMachine: Sendable {
             } else {
                 PeerMessageFraming.complete(&inbound, from: &bytes, handshake: !handshaken)
             }
-            let step: [PeerAction]?
+            wire.removeAll(keepingCapacity: true)
             do throws(WireError) {
                 if !handshaken {
                     guard let handshake = try Handshake.decode(from: &inbound) else {
                         if bytes.readableBytes > 0 { continue } else { break }
                     }
-                    step = withPeer(key) { peer in
+                    let known = withPeer(key) { peer -> Bool in
                         peer.handshaken = true
                         peer.peerID = handshake.peerID
-                        return peer.machine.receivedHandshake(handshake, now: now)
+                        wire = peer.machine.receivedHandshake(handshake, now: now)
+                        return true
                     }
+                    guard known == true else { break }
                     handshaken = true
                 } else {
                     // One lookup of the peer decodes the message and hands it to its wire machine.
-                    let decoded = try withPeer(key) { peer throws(WireError) -> [PeerAction]? in
-                        guard let message = try peer.decoder.next(from: &inbound) else { return nil }
-                        return peer.machine.received(message, now: now)
+                    let decoded = try withPeer(key) { peer throws(WireError) -> Bool in
+                        guard let message = try peer.decoder.next(from: &inbound) else { return false }
+                        peer.machine.received(message, now: now, into: &wire)
+                        return true
                     }
                     guard let decoded else { break }
-                    guard let wire = decoded else {
+                    guard decoded else {
                         if bytes.readableBytes > 0 { continue } else { break }
                     }
-                    step = wire
                 }
             } catch {
                 drop(key, misbehaved: true, ban: error.disposition == .ban, now: now, into: &sink)
                 actions = sink.finish()
                 return
             }
-            guard let step else { break }
-            perform(step, for: key, now: now, into: &sink)
+            perform(wire, for: key, now: now, into: &sink)
         }
         withPeer(key) { $0.inbound = PeerMessageFraming.keepPartial(inbound, handshake: !$0.handshaken) }
         actions = sink.finish()
@@ -309,16 +320,21 @@ public struct TorrentStateMachine: Sendable {
     public mutating func blockRead(
         _ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant, into actions: inout [TorrentAction]
     ) {
-        guard let request = BlockRequest(block),
-            let sent = withPeer(key, { peer -> [PeerAction] in
-                guard peer.machine.isRequestQueued(request) else { return [] }
-                let wire = peer.machine.sendBlock(request, data: data, now: now)
-                peer.sent.record(block.length, now: now)
-                return wire
-            }), !sent.isEmpty
-        else { return }
+        guard let request = BlockRequest(block) else { return }
+        var wire: [PeerAction] = []
+        swap(&wire, &wireScratch)
+        defer {
+            wire.removeAll(keepingCapacity: true)
+            swap(&wire, &wireScratch)
+        }
+        withPeer(key) { peer in
+            guard peer.machine.isRequestQueued(request) else { return }
+            peer.machine.sendBlock(request, data: data, now: now, into: &wire)
+            peer.sent.record(block.length, now: now)
+        }
+        guard !wire.isEmpty else { return }
         var sink = ActionSink(continuing: &actions)
-        perform(sent, for: key, now: now, into: &sink)
+        perform(wire, for: key, now: now, into: &sink)
         actions = sink.finish()
     }
 

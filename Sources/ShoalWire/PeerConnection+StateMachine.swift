@@ -127,6 +127,13 @@ extension PeerConnection {
 
             mutating func emit(_ event: PeerEvent) { actions.append(.emit(event)) }
 
+            init() {}
+
+            /// Output that continues `actions` (it takes them; ``finish(_:now:)`` gives them back, added to).
+            init(continuing actions: inout [PeerAction]) {
+                swap(&self.actions, &actions)
+            }
+
             mutating func fail(_ error: WireError) {
                 guard !failed else { return }
                 self.error = error
@@ -323,20 +330,28 @@ extension PeerConnection {
 
         /// A message from the peer (decoded by ``PeerMessageDecoder``).
         public mutating func received(_ message: PeerMessage, now: Instant) -> [PeerAction] {
+            var actions: [PeerAction] = []
+            received(message, now: now, into: &actions)
+            return actions
+        }
+
+        /// ``received(_:now:)``, its actions appended to `actions` (a caller that reuses one array for every
+        /// message saves an allocation per message).
+        public mutating func received(_ message: PeerMessage, now: Instant, into actions: inout [PeerAction]) {
             switch state {
             case .awaitingHandshake:
-                return close(WireError(.messageBeforeHandshake, messageID: message.id), now: now)
+                actions += close(WireError(.messageBeforeHandshake, messageID: message.id), now: now)
             case .closed:
-                return []
+                return
             case .active:
                 guard active != nil else { preconditionFailure("the state is not active") }
-                var output = Output()
+                var output = Output(continuing: &actions)
                 active!.lastReceived = now
                 // Changed where it is stored (`active!`): a copy would retain and release every queue and set
                 // of it, twice per block.
                 Self.receive(
                     message, active: &active!, local: local, configuration: configuration, now: now, output: &output)
-                return finish(output, now: now)
+                actions = finish(output, now: now)
             }
         }
 
@@ -669,7 +684,16 @@ extension PeerConnection {
         /// Answer a peer's request with its block (BEP 3 `piece`). Sent only if the request is still
         /// queued (not cancelled, not dropped by a choke) and `data` holds exactly its length.
         public mutating func sendBlock(_ block: BlockRequest, data: ByteBuffer, now: Instant) -> [PeerAction] {
-            modifyActive(now: now) { active, output in
+            var actions: [PeerAction] = []
+            sendBlock(block, data: data, now: now, into: &actions)
+            return actions
+        }
+
+        /// ``sendBlock(_:data:now:)``, its actions appended to `actions`.
+        public mutating func sendBlock(
+            _ block: BlockRequest, data: ByteBuffer, now: Instant, into actions: inout [PeerAction]
+        ) {
+            modifyActive(now: now, into: &actions) { active, output in
                 guard data.readableBytes == Int(block.length), active.peerRequests.remove(block) != nil else { return }
                 output.send(.piece(piece: block.piece, offset: block.offset, block: data))
             }
@@ -771,18 +795,28 @@ extension PeerConnection {
         private mutating func modifyActive(
             now: Instant, _ body: (inout Active, inout Output) -> Void
         ) -> [PeerAction] {
-            guard case .active = state, active != nil else { return [] }
-            var output = Output()
+            var actions: [PeerAction] = []
+            modifyActive(now: now, into: &actions, body)
+            return actions
+        }
+
+        /// ``modifyActive(now:_:)``, the actions appended to `actions`.
+        private mutating func modifyActive(
+            now: Instant, into actions: inout [PeerAction], _ body: (inout Active, inout Output) -> Void
+        ) {
+            guard case .active = state, active != nil else { return }
+            var output = Output(continuing: &actions)
             body(&active!, &output)
-            return finish(output, now: now)
+            actions = finish(output, now: now)
         }
 
         /// Ends a transition of the active state: closes if it failed (returning outstanding requests first).
-        private mutating func finish(_ output: Output, now: Instant) -> [PeerAction] {
+        private mutating func finish(_ output: consuming Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
-            guard output.failed, let error = output.error else { return output.actions }
+            var actions: [PeerAction] = []
+            swap(&actions, &output.actions)
+            guard output.failed, let error = output.error else { return actions }
             state = .closed(error)
-            var actions = output.actions
             let returned = active?.liveOutstanding ?? []
             active = nil
             if !returned.isEmpty { actions.append(.emit(.requestsReturned(returned))) }

@@ -334,6 +334,24 @@ struct PeerConnectionStateMachineTests {
         #expect(returned == [.emit(.requestsReturned([block(0)])), .emit(.requestsReturned([block(1)]))])
     }
 
+    @Test func actionsCanBeAppendedToACallersArray() {
+        var machine = Self.connected()
+        var actions: [PeerAction] = [.emit(.snubbed)]
+        machine.received(.interested, now: WireFixtures.at(1), into: &actions)
+        #expect(actions == [.emit(.snubbed), .emit(.peerInterested)])
+        _ = machine.unchoke(now: WireFixtures.at(1))
+        machine.received(.request(block(0)), now: WireFixtures.at(1), into: &actions)
+        machine.sendBlock(block(0), data: data(block(0)), now: WireFixtures.at(2), into: &actions)
+        #expect(
+            actions == [
+                .emit(.snubbed), .emit(.peerInterested), .emit(.blockRequested(block(0))),
+                .send(.piece(piece: 0, offset: 0, block: data(block(0)))),
+            ])
+        // A closing transition appends its close.
+        machine.received(.request(block(99)), now: WireFixtures.at(2), into: &actions)
+        #expect(actions.count == 5 && Self.closeReason(actions) != nil)
+    }
+
     @Test func blocksArriveAsSlicesAndUnrequestedOnesAreReported() {
         var machine = Self.connected()
         _ = machine.received(.unchoke, now: WireFixtures.at(1))
