@@ -566,19 +566,28 @@ public struct TorrentStateMachine: Sendable {
             fillRequests(key, now: now, into: &sink)
         case .blockReceived(let request, let data):
             let block = request.block
-            let known = withPeer(key) { peer -> Bool in
+            // One lookup of the peer records the block and reads what a refill needs (nothing but the cancels
+            // below can change the peer before the refill).
+            let queueDepth = configuration.queueDepth
+            let known = withPeer(key) { peer -> RequestNeed? in
                 peer.received.record(block.length, now: now)
                 peer.lastBlockReceived = now
-                return true
+                return Self.requestNeed(of: &peer, queueDepth: queueDepth, now: now)
             }
-            guard known == true else { return }
+            guard let need = known else { return }
             let arrival = picker.blockReceived(block, from: key)
             if arrival.isNew { sink.append(.write(block, data)) }
+            var cancelled = false
             for other in arrival.cancels where other != key {
                 guard let wire = withPeer(other, { $0.machine.cancel(request, now: now) }) else { continue }
                 perform(wire, for: other, now: now, into: &sink)
+                cancelled = true
             }
-            fillRequests(key, now: now, into: &sink)
+            if cancelled {
+                fillRequests(key, now: now, into: &sink)
+            } else {
+                fillRequests(key, need: need, now: now, into: &sink)
+            }
         case .blockRequested(let request):
             let block = request.block
             guard configuration.geometry.blockIndex(of: block) != nil, have[block.piece] else {
@@ -634,7 +643,12 @@ public struct TorrentStateMachine: Sendable {
     private mutating func fillRequests(_ key: PeerKey, now: Instant, into sink: inout ActionSink) {
         // Read what is needed first, so that the peer is then changed in place: a copy of it held
         // across the change would copy its request queues on every block.
-        guard var want = requestNeed(key, now: now) else { return }
+        fillRequests(key, need: requestNeed(key, now: now), now: now, into: &sink)
+    }
+
+    /// `fillRequests`, with the peer's need already read (`requestNeed`).
+    private mutating func fillRequests(_ key: PeerKey, need: RequestNeed?, now: Instant, into sink: inout ActionSink) {
+        guard var want = need else { return }
         if let limit = configuration.downloadRateLimit {
             // Ask for no more than the limit lets arrive: tokens are spent when a block is requested.
             let blockBytes = PieceGeometry.blockLength
@@ -656,23 +670,27 @@ public struct TorrentStateMachine: Sendable {
         perform(wire, for: key, now: now, into: &sink)
     }
 
-    /// How many more blocks the peer should be asked for, from which pieces, at what rate it sends.
+    /// How many more blocks a peer should be asked for, from which pieces, at what rate it sends.
     /// `idle`: nothing asked of it is in flight (only then may endgame duplicate others' requests).
-    private mutating func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double, idle: Bool)? {
+    private typealias RequestNeed = (count: Int, pieces: Bitfield, rate: Double, idle: Bool)
+
+    private mutating func requestNeed(_ key: PeerKey, now: Instant) -> RequestNeed? {
         let queueDepth = configuration.queueDepth
         // Read in place (`withPeer`): `peers[key]` would copy the peer, once per block received.
-        return withPeer(key) { peer in
-            let state = peer.machine.requestQueueState
-            guard state.amInterested, !state.peerChoking else { return nil }
-            let rate = peer.received.rate(now: now)
-            let outstanding = state.outstanding
-            let depth = state.snubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
-            let missing = depth - outstanding
-            // Refill in batches (a quarter of the queue, at most 16 blocks) while requests are in flight:
-            // one pick for several blocks costs much less than a pick for every block that arrives.
-            let batch = outstanding == 0 ? 1 : max(1, min(16, depth / 4))
-            return missing >= batch ? (missing, peer.pieces, rate, outstanding == 0) : nil
-        } ?? nil
+        return withPeer(key) { Self.requestNeed(of: &$0, queueDepth: queueDepth, now: now) } ?? nil
+    }
+
+    private static func requestNeed(of peer: inout Peer, queueDepth: RequestQueueDepth, now: Instant) -> RequestNeed? {
+        let state = peer.machine.requestQueueState
+        guard state.amInterested, !state.peerChoking else { return nil }
+        let rate = peer.received.rate(now: now)
+        let outstanding = state.outstanding
+        let depth = state.snubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
+        let missing = depth - outstanding
+        // Refill in batches (a quarter of the queue, at most 16 blocks) while requests are in flight:
+        // one pick for several blocks costs much less than a pick for every block that arrives.
+        let batch = outstanding == 0 ? 1 : max(1, min(16, depth / 4))
+        return missing >= batch ? (missing, peer.pieces, rate, outstanding == 0) : nil
     }
 
     private mutating func rechoke(now: Instant, into sink: inout ActionSink) {
