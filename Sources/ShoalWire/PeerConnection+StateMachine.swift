@@ -351,7 +351,7 @@ extension PeerConnection {
                 // of it, twice per block.
                 Self.receive(
                     message, active: &active!, local: local, configuration: configuration, now: now, output: &output)
-                actions = finish(output, now: now)
+                actions = finish(&output, now: now)
             }
         }
 
@@ -807,11 +807,11 @@ extension PeerConnection {
             guard case .active = state, active != nil else { return }
             var output = Output(continuing: &actions)
             body(&active!, &output)
-            actions = finish(output, now: now)
+            actions = finish(&output, now: now)
         }
 
         /// Ends a transition of the active state: closes if it failed (returning outstanding requests first).
-        private mutating func finish(_ output: consuming Output, now: Instant) -> [PeerAction] {
+        private mutating func finish(_ output: inout Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
             var actions: [PeerAction] = []
             swap(&actions, &output.actions)
