@@ -16,9 +16,15 @@ public final class TorrentRuntime: Sendable {
         case failed(StorageError)
     }
 
+    /// A peer's channel, and its handler, through which the runtime writes to it.
+    struct Connection {
+        var channel: any Channel
+        var handler: PeerChannelHandler
+    }
+
     struct State {
         var machine: TorrentStateMachine
-        var channels: [PeerKey: any Channel] = [:]
+        var channels: [PeerKey: Connection] = [:]
         var tick: RepeatedTask?
         var stopped = false
         /// Writes, in the order the state machine asked for them.
@@ -87,7 +93,7 @@ public final class TorrentRuntime: Sendable {
         eventLoop.submit {
             self.state.value.stopped = true
             self.state.value.tick?.cancel()
-            let channels = Array(self.state.value.channels.values)
+            let channels = self.state.value.channels.values.map(\.channel)
             self.state.value.channels = [:]
             for channel in channels { channel.close(promise: nil) }
         }
@@ -141,6 +147,8 @@ public final class TorrentRuntime: Sendable {
 
     private func execute(_ actions: [TorrentAction]) {
         var flush: Set<PeerKey> = []
+        // The peer of the last send: a refill's requests, or a block after its header, go to the same peer.
+        var sendingTo: (key: PeerKey, handler: PeerChannelHandler)?
         var writes: [DiskJob] = []
         var hashes: [DiskJob] = []
         var reads: [DiskJob] = []
@@ -149,11 +157,15 @@ public final class TorrentRuntime: Sendable {
             case .connect(let key, let address):
                 connect(key, to: address)
             case .send(let key, let bytes):
-                guard let channel = state.value.channels[key] else { continue }
-                channel.write(bytes, promise: nil)
-                flush.insert(key)
+                if sendingTo?.key != key {
+                    guard let handler = state.value.channels[key]?.handler else { continue }
+                    sendingTo = (key, handler)
+                    flush.insert(key)
+                }
+                sendingTo?.handler.write(bytes)
             case .close(let key):
-                state.value.channels.removeValue(forKey: key)?.close(promise: nil)
+                if sendingTo?.key == key { sendingTo = nil }
+                state.value.channels.removeValue(forKey: key)?.channel.close(promise: nil)
                 report(.peerCount(state.value.channels.count))
             case .ban:
                 break
@@ -172,7 +184,7 @@ public final class TorrentRuntime: Sendable {
                 report(.completed)
             }
         }
-        for key in flush { state.value.channels[key]?.flush() }
+        for key in flush { state.value.channels[key]?.handler.flush() }
         if !writes.isEmpty { submit(writes, to: .writes) }
         if !hashes.isEmpty { submit(hashes, to: .hashes) }
         if !reads.isEmpty { submit(reads, to: .reads) }
@@ -192,7 +204,7 @@ public final class TorrentRuntime: Sendable {
             return
         }
         state.value.readsPaused = pause
-        for channel in state.value.channels.values { updateReading(channel) }
+        for connection in state.value.channels.values { updateReading(connection.channel) }
     }
 
     /// Reads from a peer only while the disk keeps up and the peer takes what we send (a peer that does not
@@ -256,13 +268,13 @@ public final class TorrentRuntime: Sendable {
             switch result {
             case .written(let block):
                 state.value.unwrittenBytes -= block.length
-                actions += state.value.machine.blockWritten(block, now: now)
+                state.value.machine.blockWritten(block, now: now, into: &actions)
             case .blockHashed(let block):
                 state.value.unwrittenBytes -= block.length
             case .read(let key, let block, let data):
-                actions += state.value.machine.blockRead(block, data: data, for: key, now: now)
+                state.value.machine.blockRead(block, data: data, for: key, now: now, into: &actions)
             case .hashed(let piece, let digest):
-                actions += state.value.machine.pieceHashed(piece, digest: digest, now: now)
+                state.value.machine.pieceHashed(piece, digest: digest, now: now, into: &actions)
             }
         }
         execute(actions)
@@ -302,11 +314,12 @@ public final class TorrentRuntime: Sendable {
     }
 
     private func attach(_ channel: any Channel, key: PeerKey) {
-        state.value.channels[key] = channel
+        let handler = PeerChannelHandler(runtime: self, key: key)
+        state.value.channels[key] = Connection(channel: channel, handler: handler)
         if state.value.readsPaused { updateReading(channel) }
         report(.peerCount(state.value.channels.count))
         do {
-            try channel.pipeline.syncOperations.addHandler(PeerChannelHandler(runtime: self, key: key))
+            try channel.pipeline.syncOperations.addHandler(handler)
         } catch {
             channel.close(promise: nil)
         }

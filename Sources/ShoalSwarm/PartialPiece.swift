@@ -83,7 +83,10 @@ struct PartialPiece: Sendable {
         case .requested:
             requestedCount -= 1
         }
-        let cancels = slots[index].requesters.filter { $0 != peer }
+        // Usually the one requester is the sender: then nobody needs a cancel, and no list is built.
+        let cancels =
+            slots[index].peer == peer && slots[index].others.isEmpty
+            ? [] : slots[index].requesters.filter { $0 != peer }
         slots[index] = Slot(state: .received, peer: peer)
         receivedCount += 1
         return (true, cancels)

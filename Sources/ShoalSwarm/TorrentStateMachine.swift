@@ -83,11 +83,15 @@ public struct TorrentStateMachine: Sendable {
     private var choker: Choker
     private(set) var planner: ConnectionPlanner
     private(set) var peers: [PeerKey: Peer] = [:]
+    /// The keys of `peers`, ascending: the order of every loop over the peers (for determinism), kept as peers
+    /// come and go so that a tick or a verified piece does not sort them.
+    private var peerOrder: [PeerKey] = []
     private var dialling: [PeerKey: PeerAddress] = [:]
     private var nextKey = 0
     private var random: SplitMix64
-    /// Blocks written per piece, to hash a piece once all of its blocks are on disk.
-    private var writtenBlocks: [Int: Int] = [:]
+    /// Blocks written per piece, to hash a piece once all of its blocks are on disk (an array: a dictionary
+    /// hashed the piece twice per block).
+    private var writtenBlocks: [Int32]
     /// Bad pieces each address contributed to.
     private var badPieces: [PeerAddress: Int] = [:]
     private var nextRechoke: Instant?
@@ -99,6 +103,9 @@ public struct TorrentStateMachine: Sendable {
     private var downloadBucket: TokenBucket?
     /// Blocks asked of us that wait for upload tokens, oldest first.
     private var uploadWaiting: Deque<(key: PeerKey, block: Block)> = []
+    /// Storage for the wire actions of one message, kept between events so that it is not allocated for each
+    /// (taken while in use: an event that finds it empty makes its own).
+    private var wireScratch: [PeerAction] = []
     /// Whether `.completed` was emitted (or nothing was wanted from the start).
     private var finishedAnnounced: Bool
 
@@ -113,6 +120,7 @@ public struct TorrentStateMachine: Sendable {
         self.choker = Choker(configuration: configuration.choker)
         self.planner = ConnectionPlanner(limits: configuration.connections)
         self.random = SplitMix64(seed: configuration.seed)
+        self.writtenBlocks = Array(repeating: 0, count: configuration.geometry.pieceCount)
     }
 
     /// Every piece is verified.
@@ -131,7 +139,9 @@ public struct TorrentStateMachine: Sendable {
     /// Learns peer addresses (command line, tracker, DHT, PEX) and dials what the limits allow.
     public mutating func addPeers(_ addresses: [PeerAddress], source: ConnectionPlanner.Source, now: Instant) -> [TorrentAction] {
         planner.add(addresses, source: source, now: now)
-        return dial(now: now)
+        var sink = ActionSink()
+        dial(now: now, into: &sink)
+        return sink.finish()
     }
 
     /// A dial completed: send our handshake.
@@ -139,29 +149,36 @@ public struct TorrentStateMachine: Sendable {
         guard let address = dialling.removeValue(forKey: key) else { return [.close(key)] }
         guard planner.connected(address, incoming: false, now: now) else { return [.close(key)] }
         var machine = makeMachine(now: now)
-        let actions = machine.start(now: now)
-        peers[key] = makePeer(address: address, machine: machine, now: now)
-        return perform(actions, for: key, now: now)
+        let wire = machine.start(now: now)
+        add(makePeer(address: address, machine: machine, now: now), as: key)
+        var sink = ActionSink()
+        perform(wire, for: key, now: now, into: &sink)
+        return sink.finish()
     }
 
     /// A dial failed.
     public mutating func connectionFailed(_ key: PeerKey, now: Instant) -> [TorrentAction] {
         guard let address = dialling.removeValue(forKey: key) else { return [] }
         planner.connectFailed(address, now: now)
-        return dial(now: now)
+        var sink = ActionSink()
+        dial(now: now, into: &sink)
+        return sink.finish()
     }
 
     /// A peer connected to us; nil when it must be refused (banned, duplicate, no room).
     public mutating func accepted(from address: PeerAddress, now: Instant) -> PeerKey? {
         guard planner.connected(address, incoming: true, now: now) else { return nil }
         let key = newKey()
-        peers[key] = makePeer(address: address, machine: makeMachine(now: now), now: now)
+        add(makePeer(address: address, machine: makeMachine(now: now), now: now), as: key)
         return key
     }
 
     /// The connection closed (by the peer, or after a `close` action).
     public mutating func connectionClosed(_ key: PeerKey, now: Instant) -> [TorrentAction] {
-        forget(key, misbehaved: false, now: now) + dial(now: now)
+        var sink = ActionSink()
+        forget(key, misbehaved: false, now: now, into: &sink)
+        dial(now: now, into: &sink)
+        return sink.finish()
     }
 
     // MARK: - Bytes from a peer
@@ -169,13 +186,31 @@ public struct TorrentStateMachine: Sendable {
     /// Bytes arrived from a peer: the handshake first, then messages, each fed to its wire machine.
     /// Bytes that do not yet make a whole message are kept for the next call.
     public mutating func received(_ bytes: inout ByteBuffer, from key: PeerKey, now: Instant) -> [TorrentAction] {
+        var actions: [TorrentAction] = []
+        received(&bytes, from: key, now: now, into: &actions)
+        return actions
+    }
+
+    /// ``received(_:from:now:)``, its actions appended to `actions`: a runtime that collects the actions of
+    /// several events saves an array per event.
+    public mutating func received(
+        _ bytes: inout ByteBuffer, from key: PeerKey, now: Instant, into actions: inout [TorrentAction]
+    ) {
         // Messages are decoded from the received buffer itself, so blocks are slices of what the socket read
         // and no byte is copied. Only a message split across reads waits in the peer's `inbound`, and takes
         // from the next read just the bytes that complete it (`PeerMessageFraming`).
         var inbound = ByteBuffer()
-        guard withPeer(key, { swap(&inbound, &$0.inbound) }) != nil else { return [] }
-        var actions: [TorrentAction] = []
-        while let handshaken = withPeer(key, { $0.handshaken }) {
+        guard var handshaken = withPeer(key, { peer in swap(&inbound, &peer.inbound); return peer.handshaken })
+        else { return }
+        var sink = ActionSink(continuing: &actions)
+        // One array for the wire actions of every message (`wireScratch` keeps its storage between calls).
+        var wire: [PeerAction] = []
+        swap(&wire, &wireScratch)
+        defer {
+            wire.removeAll(keepingCapacity: true)
+            swap(&wire, &wireScratch)
+        }
+        while true {
             if inbound.readableBytes == 0 {
                 guard bytes.readableBytes > 0 else { break }
                 inbound = bytes
@@ -183,63 +218,87 @@ public struct TorrentStateMachine: Sendable {
             } else {
                 PeerMessageFraming.complete(&inbound, from: &bytes, handshake: !handshaken)
             }
-            let step: [PeerAction]
+            wire.removeAll(keepingCapacity: true)
             do throws(WireError) {
                 if !handshaken {
                     guard let handshake = try Handshake.decode(from: &inbound) else {
                         if bytes.readableBytes > 0 { continue } else { break }
                     }
-                    step =
-                        withPeer(key) { peer in
-                            peer.handshaken = true
-                            peer.peerID = handshake.peerID
-                            return peer.machine.receivedHandshake(handshake, now: now)
-                        } ?? []
+                    let known = withPeer(key) { peer -> Bool in
+                        peer.handshaken = true
+                        peer.peerID = handshake.peerID
+                        wire = peer.machine.receivedHandshake(handshake, now: now)
+                        return true
+                    }
+                    guard known == true else { break }
+                    handshaken = true
                 } else {
-                    let message = try withPeer(key) { peer throws(WireError) in try peer.decoder.next(from: &inbound) }
-                    guard let message = message ?? nil else {
+                    // One lookup of the peer decodes the message and hands it to its wire machine.
+                    let decoded = try withPeer(key) { peer throws(WireError) -> Bool in
+                        guard let message = try peer.decoder.next(from: &inbound) else { return false }
+                        peer.machine.received(message, now: now, into: &wire)
+                        return true
+                    }
+                    guard let decoded else { break }
+                    guard decoded else {
                         if bytes.readableBytes > 0 { continue } else { break }
                     }
-                    step = withPeer(key) { $0.machine.received(message, now: now) } ?? []
                 }
             } catch {
-                return actions + drop(key, misbehaved: true, ban: error.disposition == .ban, now: now)
+                drop(key, misbehaved: true, ban: error.disposition == .ban, now: now, into: &sink)
+                actions = sink.finish()
+                return
             }
-            actions += perform(step, for: key, now: now)
+            perform(wire, for: key, now: now, into: &sink)
         }
         withPeer(key) { $0.inbound = PeerMessageFraming.keepPartial(inbound, handshake: !$0.handshaken) }
-        return actions
+        actions = sink.finish()
     }
 
     // MARK: - Storage answers
 
     /// A block is on disk; hash its piece once every block is.
     public mutating func blockWritten(_ block: Block, now: Instant) -> [TorrentAction] {
-        let count = (writtenBlocks[block.piece] ?? 0) + 1
+        var actions: [TorrentAction] = []
+        blockWritten(block, now: now, into: &actions)
+        return actions
+    }
+
+    /// ``blockWritten(_:now:)``, its actions appended to `actions`.
+    public mutating func blockWritten(_ block: Block, now: Instant, into actions: inout [TorrentAction]) {
+        guard writtenBlocks.indices.contains(block.piece) else { return }
+        let count = Int(writtenBlocks[block.piece]) + 1
         guard count >= configuration.geometry.blockCount(ofPiece: block.piece) else {
-            writtenBlocks[block.piece] = count
-            return []
+            writtenBlocks[block.piece] = Int32(count)
+            return
         }
-        writtenBlocks[block.piece] = nil
-        return [.hash(piece: block.piece)]
+        writtenBlocks[block.piece] = 0
+        actions.append(.hash(piece: block.piece))
     }
 
     /// A piece was hashed: keep it and tell everyone, or throw it away and blame who sent it.
     public mutating func pieceHashed(_ piece: Int, digest: Digest20, now: Instant) -> [TorrentAction] {
-        let start = piece * 20
-        guard start + 20 <= configuration.pieceHashes.count else { return [] }
         var actions: [TorrentAction] = []
-        if Array(configuration.pieceHashes[start..<(start + 20)]) == digest.bytes {
+        pieceHashed(piece, digest: digest, now: now, into: &actions)
+        return actions
+    }
+
+    /// ``pieceHashed(_:digest:now:)``, its actions appended to `actions`.
+    public mutating func pieceHashed(_ piece: Int, digest: Digest20, now: Instant, into actions: inout [TorrentAction]) {
+        let start = piece * 20
+        guard start + 20 <= configuration.pieceHashes.count else { return }
+        var sink = ActionSink(continuing: &actions)
+        if configuration.pieceHashes[start..<(start + 20)].elementsEqual(digest.bytes) {
             have.set(piece)
             picker.pieceVerified(piece)
-            actions.append(.verified(piece: piece))
-            for key in peers.keys.sorted() {
+            sink.append(.verified(piece: piece))
+            for key in sortedPeerKeys() {
                 guard let wire = withPeer(key, { $0.machine.announceHave(piece: UInt32(piece), now: now) })
                 else { continue }
-                actions += perform(wire, for: key, now: now)
-                actions += updateInterest(key, now: now)
+                perform(wire, for: key, now: now, into: &sink)
+                updateInterest(key, now: now, into: &sink)
             }
-            actions += announceIfFinished()
+            announceIfFinished(into: &sink)
         } else {
             wasted += Int64(configuration.geometry.length(ofPiece: piece))
             for contributor in picker.pieceFailed(piece) {
@@ -247,44 +306,61 @@ public struct TorrentStateMachine: Sendable {
                 let strikes = (badPieces[address] ?? 0) + 1
                 badPieces[address] = strikes
                 if strikes >= configuration.maxBadPieces {
-                    actions += drop(contributor, misbehaved: true, ban: true, now: now)
+                    drop(contributor, misbehaved: true, ban: true, now: now, into: &sink)
                 }
             }
-            for key in peers.keys.sorted() { actions += fillRequests(key, now: now) }
+            for key in sortedPeerKeys() { fillRequests(key, now: now, into: &sink) }
         }
-        return actions
+        actions = sink.finish()
     }
 
     /// A block a peer asked for was read; send it unless the request was cancelled meanwhile.
     public mutating func blockRead(_ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard let request = BlockRequest(block),
-            let sent = withPeer(key, { peer -> [PeerAction]? in
-                guard peer.machine.isRequestQueued(request) else { return nil }
-                let wire = peer.machine.sendBlock(request, data: data, now: now)
-                peer.sent.record(block.length, now: now)
-                return wire
-            }) ?? nil
-        else { return [] }
-        return perform(sent, for: key, now: now)
+        var actions: [TorrentAction] = []
+        blockRead(block, data: data, for: key, now: now, into: &actions)
+        return actions
+    }
+
+    /// ``blockRead(_:data:for:now:)``, its actions appended to `actions`.
+    public mutating func blockRead(
+        _ block: Block, data: ByteBuffer, for key: PeerKey, now: Instant, into actions: inout [TorrentAction]
+    ) {
+        guard let request = BlockRequest(block) else { return }
+        var wire: [PeerAction] = []
+        swap(&wire, &wireScratch)
+        defer {
+            wire.removeAll(keepingCapacity: true)
+            swap(&wire, &wireScratch)
+        }
+        withPeer(key) { peer in
+            guard peer.machine.isRequestQueued(request) else { return }
+            peer.machine.sendBlock(request, data: data, now: now, into: &wire)
+            peer.sent.record(block.length, now: now)
+        }
+        guard !wire.isEmpty else { return }
+        var sink = ActionSink(continuing: &actions)
+        perform(wire, for: key, now: now, into: &sink)
+        actions = sink.finish()
     }
 
     // MARK: - Time
 
     /// The clock advanced: wire timers, rechoking every 10 s, and dials that came due.
     public mutating func tick(now: Instant) -> [TorrentAction] {
-        var actions: [TorrentAction] = []
-        for key in peers.keys.sorted() {
+        var sink = ActionSink()
+        for key in sortedPeerKeys() {
             guard let wire = withPeer(key, { $0.machine.timerFired(now: now) }) else { continue }
-            actions += perform(wire, for: key, now: now)
+            perform(wire, for: key, now: now, into: &sink)
         }
         if nextRechoke.map({ now >= $0 }) ?? true {
-            actions += rechoke(now: now)
+            rechoke(now: now, into: &sink)
         }
-        actions += releaseUploads(now: now)
+        releaseUploads(now: now, into: &sink)
         if configuration.downloadRateLimit != nil {
-            for key in peers.keys.sorted() { actions += fillRequests(key, now: now) }
+            for key in sortedPeerKeys() { fillRequests(key, now: now, into: &sink) }
         }
-        return actions + dial(now: now)
+        dial(now: now, into: &sink)
+        return sink.finish()
     }
 
     // MARK: - Rate limits and statistics
@@ -295,9 +371,10 @@ public struct TorrentStateMachine: Sendable {
         configuration.downloadRateLimit = download.flatMap { $0 > 0 ? $0 : nil }
         uploadBucket = configuration.uploadRateLimit.map { Self.bucket(rate: $0, now: now) }
         downloadBucket = configuration.downloadRateLimit.map { Self.bucket(rate: $0, now: now) }
-        var actions = releaseUploads(now: now)
-        for key in peers.keys.sorted() { actions += fillRequests(key, now: now) }
-        return actions
+        var sink = ActionSink()
+        releaseUploads(now: now, into: &sink)
+        for key in sortedPeerKeys() { fillRequests(key, now: now, into: &sink) }
+        return sink.finish()
     }
 
     /// Changes what is wanted: one priority per piece (a list of another length is ignored). Interest
@@ -307,9 +384,10 @@ public struct TorrentStateMachine: Sendable {
         configuration.piecePriorities = priorities
         picker.setPriorities(priorities)
         if !isFinished { finishedAnnounced = false }
-        var actions = announceIfFinished()
-        for key in peers.keys.sorted() { actions += updateInterest(key, now: now) }
-        return actions
+        var sink = ActionSink()
+        announceIfFinished(into: &sink)
+        for key in sortedPeerKeys() { updateInterest(key, now: now, into: &sink) }
+        return sink.finish()
     }
 
     /// What has moved so far, and with whom.
@@ -320,7 +398,7 @@ public struct TorrentStateMachine: Sendable {
         statistics.piecesVerified = have.setCount
         statistics.pieceCount = have.count
         statistics.piecesRemaining = picker.remainingCount
-        for key in peers.keys.sorted() {
+        for key in peerOrder {
             guard let peer = peers[key] else { continue }
             if let id = peer.peerID { statistics.byPeerID[id, default: .init()].add(peer.transfer) }
             let down = peer.received.rate(now: now)
@@ -348,9 +426,8 @@ public struct TorrentStateMachine: Sendable {
     }
 
     /// Reads the blocks that wait for upload tokens, as far as the tokens go.
-    private mutating func releaseUploads(now: Instant) -> [TorrentAction] {
-        guard !uploadWaiting.isEmpty else { return [] }
-        var actions: [TorrentAction] = []
+    private mutating func releaseUploads(now: Instant, into sink: inout ActionSink) {
+        guard !uploadWaiting.isEmpty else { return }
         var bucket = uploadBucket ?? configuration.uploadRateLimit.map { Self.bucket(rate: $0, now: now) }
         while let (key, block) = uploadWaiting.first {
             // A request cancelled, rejected or of a peer gone meanwhile costs nothing.
@@ -359,33 +436,32 @@ public struct TorrentStateMachine: Sendable {
                     guard bucket!.available(now: now) >= block.length else { break }
                     _ = bucket!.consume(upTo: block.length, now: now)
                 }
-                actions.append(.read(key, block))
+                sink.append(.read(key, block))
             }
             uploadWaiting.removeFirst()
         }
         uploadBucket = bucket
-        return actions
     }
 
     // MARK: - Internals
 
     /// `completed`, once each time every wanted piece becomes verified.
-    private mutating func announceIfFinished() -> [TorrentAction] {
-        guard isFinished, !finishedAnnounced else { return [] }
+    private mutating func announceIfFinished(into sink: inout ActionSink) {
+        guard isFinished, !finishedAnnounced else { return }
         finishedAnnounced = true
-        return [.completed]
+        sink.append(.completed)
     }
 
     /// Drops a peer and closes its connection; with `ban`, bans its address (it sent bad data or broke the
     /// protocol in a way that warrants it). `misbehaved` counts a strike against it.
-    private mutating func drop(_ key: PeerKey, misbehaved: Bool, ban: Bool, now: Instant) -> [TorrentAction] {
+    private mutating func drop(_ key: PeerKey, misbehaved: Bool, ban: Bool, now: Instant, into sink: inout ActionSink) {
         let address = withPeer(key) { $0.address }
-        var actions = forget(key, misbehaved: misbehaved, now: now) + [.close(key)]
+        forget(key, misbehaved: misbehaved, now: now, into: &sink)
+        sink.append(.close(key))
         if ban, let address {
             planner.ban(address)
-            actions.append(.ban(address))
+            sink.append(.ban(address))
         }
-        return actions
     }
 
     /// Runs `body` on the peer where it is stored, to read or change it; nil when there is no such peer.
@@ -417,107 +493,130 @@ public struct TorrentStateMachine: Sendable {
             pieces: Bitfield(count: have.count))
     }
 
-    private mutating func dial(now: Instant) -> [TorrentAction] {
-        planner.dialsDue(now: now).map { address in
+    private mutating func dial(now: Instant, into sink: inout ActionSink) {
+        for address in planner.dialsDue(now: now) {
             let key = newKey()
             dialling[key] = address
-            return .connect(key, address)
+            sink.append(.connect(key, address))
+        }
+    }
+
+    /// The connected peers in key order (the order every loop over them follows, for determinism).
+    private func sortedPeerKeys() -> [PeerKey] {
+        peerOrder
+    }
+
+    /// Adds a connected peer. (A dialled peer's key is older than those of peers accepted while it connected,
+    /// so it may go anywhere in the order.)
+    private mutating func add(_ peer: Peer, as key: PeerKey) {
+        if peers.updateValue(peer, forKey: key) == nil {
+            peerOrder.insert(key, at: peerOrder.firstIndex { $0 > key } ?? peerOrder.count)
         }
     }
 
     /// Drops a peer: its pieces leave the availability counts, its requests go back to the picker.
-    private mutating func forget(_ key: PeerKey, misbehaved: Bool, now: Instant) -> [TorrentAction] {
-        guard let peer = peers.removeValue(forKey: key) else { return [] }
+    private mutating func forget(_ key: PeerKey, misbehaved: Bool, now: Instant, into sink: inout ActionSink) {
+        guard let peer = peers.removeValue(forKey: key) else { return }
+        if let index = peerOrder.firstIndex(of: key) { peerOrder.remove(at: index) }
         // What it moved joins its peer id's count (kept with the peer while connected: no hashing per block).
         if let id = peer.peerID { departed[id, default: .init()].add(peer.transfer) }
         _ = picker.peerLeft(key, bitfield: peer.pieces)
         planner.disconnected(peer.address, misbehaved: misbehaved, handshaken: peer.handshaken, now: now)
-        var actions: [TorrentAction] = []
         // Blocks it held may now go to others.
-        for other in peers.keys.sorted() { actions += fillRequests(other, now: now) }
-        return actions
+        for other in sortedPeerKeys() { fillRequests(other, now: now, into: &sink) }
     }
 
     /// Turns the wire machine's actions into the torrent's, reacting to its events.
-    private mutating func perform(_ wire: [PeerAction], for key: PeerKey, now: Instant) -> [TorrentAction] {
-        var actions: [TorrentAction] = []
+    private mutating func perform(_ wire: [PeerAction], for key: PeerKey, now: Instant, into sink: inout ActionSink) {
         for action in wire {
             switch action {
             case .sendHandshake(let handshake):
-                var buffer = ByteBuffer()
-                handshake.write(to: &buffer)
-                actions.append(.send(key, buffer))
+                sink.sendHandshake(handshake, to: key)
             case .send(let message):
-                // A block goes out from its own buffer, after its header: it is never copied.
-                let parts = message.encodedParts
-                actions.append(.send(key, parts.head))
-                if let body = parts.body { actions.append(.send(key, body)) }
+                sink.send(message, to: key)
             case .close(let error):
                 let ban = error.disposition == .ban
-                return actions + drop(key, misbehaved: ban, ban: ban, now: now)
+                drop(key, misbehaved: ban, ban: ban, now: now, into: &sink)
+                return
             case .emit(let event):
-                actions += handle(event, from: key, now: now)
+                handle(event, from: key, now: now, into: &sink)
             }
         }
-        return actions
     }
 
-    private mutating func handle(_ event: PeerEvent, from key: PeerKey, now: Instant) -> [TorrentAction] {
+    private mutating func handle(_ event: PeerEvent, from key: PeerKey, now: Instant, into sink: inout ActionSink) {
         // The peer is read and changed where it is stored (`withPeer`): `peers[key]` would copy it.
-        guard peers.keys.contains(key) else { return [] }
         switch event {
         case .peerPieces(let bitfield):
-            withPeer(key) { $0.pieces = bitfield }
+            guard withPeer(key, { $0.pieces = bitfield }) != nil else { return }
             if bitfield.isComplete { picker.peerHasAll(key) } else { picker.peerBitfield(bitfield, peer: key) }
-            return updateInterest(key, now: now)
+            updateInterest(key, now: now, into: &sink)
         case .peerHas(let piece):
-            guard withPeer(key, { $0.pieces.set(Int(piece)) }) == true else { return [] }
+            guard withPeer(key, { $0.pieces.set(Int(piece)) }) == true else { return }
             picker.peerHas(Int(piece), peer: key)
-            return updateInterest(key, now: now)
+            updateInterest(key, now: now, into: &sink)
         case .peerUnchoked, .allowedFast:
-            return fillRequests(key, now: now)
+            fillRequests(key, now: now, into: &sink)
         case .peerChoked:
             // Everything asked of it goes back to the picker, and its whole-piece reservation ends.
+            guard peers.keys.contains(key) else { return }
             _ = picker.peerChoked(key)
-            return []
         case .requestsReturned(let returned):
+            guard peers.keys.contains(key) else { return }
             for request in returned { _ = picker.requestFailed(request.block, peer: key) }
-            return fillRequests(key, now: now)
+            fillRequests(key, now: now, into: &sink)
         case .requestRejected(let request):
+            guard peers.keys.contains(key) else { return }
             _ = picker.requestFailed(request.block, peer: key)
-            return fillRequests(key, now: now)
+            fillRequests(key, now: now, into: &sink)
         case .blockReceived(let request, let data):
             let block = request.block
-            withPeer(key) { peer in
+            // One lookup of the peer records the block and reads what a refill needs (nothing but the cancels
+            // below can change the peer before the refill).
+            let queueDepth = configuration.queueDepth
+            let known = withPeer(key) { peer -> RequestNeed? in
                 peer.received.record(block.length, now: now)
                 peer.lastBlockReceived = now
+                return Self.requestNeed(of: &peer, queueDepth: queueDepth, now: now)
             }
+            guard let need = known else { return }
             let arrival = picker.blockReceived(block, from: key)
-            var actions: [TorrentAction] = []
-            if arrival.isNew { actions.append(.write(block, data)) }
+            if arrival.isNew { sink.append(.write(block, data)) }
+            var cancelled = false
             for other in arrival.cancels where other != key {
                 guard let wire = withPeer(other, { $0.machine.cancel(request, now: now) }) else { continue }
-                actions += perform(wire, for: other, now: now)
+                perform(wire, for: other, now: now, into: &sink)
+                cancelled = true
             }
-            return actions + fillRequests(key, now: now)
+            if cancelled {
+                fillRequests(key, now: now, into: &sink)
+            } else {
+                fillRequests(key, need: need, now: now, into: &sink)
+            }
         case .blockRequested(let request):
             let block = request.block
             guard configuration.geometry.blockIndex(of: block) != nil, have[block.piece] else {
-                let wire = withPeer(key) { $0.machine.rejectRequest(request, now: now) } ?? []
-                return perform(wire, for: key, now: now)
+                guard let wire = withPeer(key, { $0.machine.rejectRequest(request, now: now) }) else { return }
+                perform(wire, for: key, now: now, into: &sink)
+                return
             }
-            guard configuration.uploadRateLimit != nil else { return [.read(key, block)] }
+            guard peers.keys.contains(key) else { return }
+            guard configuration.uploadRateLimit != nil else {
+                sink.append(.read(key, block))
+                return
+            }
             uploadWaiting.append((key, block))
-            return releaseUploads(now: now)
+            releaseUploads(now: now, into: &sink)
         case .extensionHandshake(let handshake):
             withPeer(key) { $0.requestLimit = handshake.requestQueueLength }
-            return []
         case .peerInterested:
+            guard peers.keys.contains(key) else { return }
             // A free slot need not wait for the next rechoke.
             var unchoked = 0
             for index in peers.indices where !peers.values[index].machine.amChoking { unchoked += 1 }
-            return unchoked < configuration.choker.regularSlots ? rechoke(now: now) : []
+            if unchoked < configuration.choker.regularSlots { rechoke(now: now, into: &sink) }
         case .snubbed:
+            guard peers.keys.contains(key) else { return }
             // Nothing came for a minute although blocks were asked: cancel them so that other peers can
             // fetch them (a late answer is still taken); it gets one request at a time until it sends again.
             let stuck = withPeer(key) { $0.machine.outstandingRequests.map(\.block) } ?? []
@@ -526,29 +625,35 @@ public struct TorrentStateMachine: Sendable {
                 wire += withPeer(key) { $0.machine.cancel(request, now: now) } ?? []
                 _ = picker.requestFailed(request.block, peer: key)
             }
-            var actions = perform(wire, for: key, now: now)
-            for other in peers.keys.sorted() where other != key { actions += fillRequests(other, now: now) }
-            return actions
+            perform(wire, for: key, now: now, into: &sink)
+            for other in sortedPeerKeys() where other != key { fillRequests(other, now: now, into: &sink) }
         case .connected, .peerNotInterested, .suggested, .unexpectedBlock, .unexpectedReject,
             .requestCancelled, .unsnubbed, .extensionMessage, .dhtPort:
-            return []
+            return
         }
     }
 
     /// Interested exactly when the peer has a piece we want.
-    private mutating func updateInterest(_ key: PeerKey, now: Instant) -> [TorrentAction] {
-        guard let peer = withPeer(key, { (pieces: $0.pieces, amInterested: $0.machine.amInterested) }) else { return [] }
+    private mutating func updateInterest(_ key: PeerKey, now: Instant, into sink: inout ActionSink) {
+        guard let peer = withPeer(key, { (pieces: $0.pieces, amInterested: $0.machine.amInterested) }) else { return }
         let wanted = !isFinished && picker.wantsAny(of: peer.pieces)
-        guard wanted != peer.amInterested else { return fillRequests(key, now: now) }
-        let wire = withPeer(key) { $0.machine.setInterested(wanted, now: now) } ?? []
-        return perform(wire, for: key, now: now) + fillRequests(key, now: now)
+        if wanted != peer.amInterested {
+            let wire = withPeer(key) { $0.machine.setInterested(wanted, now: now) } ?? []
+            perform(wire, for: key, now: now, into: &sink)
+        }
+        fillRequests(key, now: now, into: &sink)
     }
 
     /// Keeps the peer's request queue as deep as its rate asks (about 3 s of data).
-    private mutating func fillRequests(_ key: PeerKey, now: Instant) -> [TorrentAction] {
+    private mutating func fillRequests(_ key: PeerKey, now: Instant, into sink: inout ActionSink) {
         // Read what is needed first, so that the peer is then changed in place: a copy of it held
         // across the change would copy its request queues on every block.
-        guard var want = requestNeed(key, now: now) else { return [] }
+        fillRequests(key, need: requestNeed(key, now: now), now: now, into: &sink)
+    }
+
+    /// `fillRequests`, with the peer's need already read (`requestNeed`).
+    private mutating func fillRequests(_ key: PeerKey, need: RequestNeed?, now: Instant, into sink: inout ActionSink) {
+        guard var want = need else { return }
         if let limit = configuration.downloadRateLimit {
             // Ask for no more than the limit lets arrive: tokens are spent when a block is requested.
             let blockBytes = PieceGeometry.blockLength
@@ -556,7 +661,7 @@ public struct TorrentStateMachine: Sendable {
             want.count = min(want.count, bucket.available(now: now) / blockBytes)
             guard want.count > 0 else {
                 downloadBucket = bucket
-                return []
+                return
             }
             _ = bucket.consume(upTo: want.count * blockBytes, now: now)
             downloadBucket = bucket
@@ -564,49 +669,50 @@ public struct TorrentStateMachine: Sendable {
         let blocks = picker.requestBlocks(
             for: key, peerHas: want.pieces, count: want.count, fast: picker.isFast(downloadRate: want.rate),
             duplicates: want.idle, random: &random)
+        guard !blocks.isEmpty else { return }
+        let requests = blocks.compactMap { BlockRequest($0) }
+        guard let wire = withPeer(key, { $0.machine.request(requests, now: now) }) else { return }
         // Requests the wire machine cannot send (one cancelled but not yet answered, a full queue) go back to
-        // the picker here, without a refill: refilling would pick the same blocks again, without end.
-        var returned: [BlockRequest] = []
-        let wire =
-            withPeer(key) { peer -> [PeerAction] in
-                var wire: [PeerAction] = []
-                for block in blocks {
-                    guard let request = BlockRequest(block) else { continue }
-                    for action in peer.machine.request(request, now: now) {
-                        if case .emit(.requestsReturned(let requests)) = action {
-                            returned += requests
-                        } else {
-                            wire.append(action)
-                        }
-                    }
-                }
-                return wire
-            } ?? []
-        for request in returned { _ = picker.requestFailed(request.block, peer: key) }
-        return perform(wire, for: key, now: now)
+        // the picker here, without a refill: refilling would pick the same blocks again, without end (an
+        // infinite recursion the simulator found).
+        var sent: [PeerAction] = []
+        sent.reserveCapacity(wire.count)
+        for action in wire {
+            if case .emit(.requestsReturned(let returned)) = action {
+                for request in returned { _ = picker.requestFailed(request.block, peer: key) }
+            } else {
+                sent.append(action)
+            }
+        }
+        perform(sent, for: key, now: now, into: &sink)
     }
 
-    /// How many more blocks the peer should be asked for, from which pieces, at what rate it sends.
+    /// How many more blocks a peer should be asked for, from which pieces, at what rate it sends.
     /// `idle`: nothing asked of it is in flight (only then may endgame duplicate others' requests).
-    private mutating func requestNeed(_ key: PeerKey, now: Instant) -> (count: Int, pieces: Bitfield, rate: Double, idle: Bool)? {
+    private typealias RequestNeed = (count: Int, pieces: Bitfield, rate: Double, idle: Bool)
+
+    private mutating func requestNeed(_ key: PeerKey, now: Instant) -> RequestNeed? {
         let queueDepth = configuration.queueDepth
         // Read in place (`withPeer`): `peers[key]` would copy the peer, once per block received.
-        return withPeer(key) { peer in
-            guard peer.machine.amInterested, !peer.machine.peerChoking else { return nil }
-            let rate = peer.received.rate(now: now)
-            let outstanding = peer.machine.outstandingRequestCount
-            let depth = peer.machine.isSnubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
-            let missing = depth - outstanding
-            // Refill in batches (a quarter of the queue, at most 16 blocks) while requests are in flight:
-            // one pick for several blocks costs much less than a pick for every block that arrives.
-            let batch = outstanding == 0 ? 1 : max(1, min(16, depth / 4))
-            return missing >= batch ? (missing, peer.pieces, rate, outstanding == 0) : nil
-        } ?? nil
+        return withPeer(key) { Self.requestNeed(of: &$0, queueDepth: queueDepth, now: now) } ?? nil
     }
 
-    private mutating func rechoke(now: Instant) -> [TorrentAction] {
+    private static func requestNeed(of peer: inout Peer, queueDepth: RequestQueueDepth, now: Instant) -> RequestNeed? {
+        let state = peer.machine.requestQueueState
+        guard state.amInterested, !state.peerChoking else { return nil }
+        let rate = peer.received.rate(now: now)
+        let outstanding = state.outstanding
+        let depth = state.snubbed ? 1 : queueDepth.depth(rate: rate, peerLimit: peer.requestLimit)
+        let missing = depth - outstanding
+        // Refill in batches (a quarter of the queue, at most 16 blocks) while requests are in flight:
+        // one pick for several blocks costs much less than a pick for every block that arrives.
+        let batch = outstanding == 0 ? 1 : max(1, min(16, depth / 4))
+        return missing >= batch ? (missing, peer.pieces, rate, outstanding == 0) : nil
+    }
+
+    private mutating func rechoke(now: Instant, into sink: inout ActionSink) {
         nextRechoke = now + configuration.choker.rechokeInterval
-        let stats = peers.keys.sorted().compactMap { key -> PeerStats? in
+        let stats = sortedPeerKeys().compactMap { key -> PeerStats? in
             guard let peer = peers[key] else { return nil }
             return PeerStats(
                 key: key, isInterested: peer.machine.peerInterested, amInterested: peer.machine.amInterested,
@@ -615,7 +721,6 @@ public struct TorrentStateMachine: Sendable {
                 unchokedSince: peer.unchokedSince, bytesSent: peer.sent.totalBytes)
         }
         let decision = choker.rechoke(peers: stats, now: now, seeding: isFinished, random: &random)
-        var actions: [TorrentAction] = []
         for (keys, unchoke) in [(decision.newlyChoked, false), (decision.newlyUnchoked, true)] {
             for key in keys {
                 let change = withPeer(key) { peer in
@@ -623,9 +728,8 @@ public struct TorrentStateMachine: Sendable {
                     return unchoke ? peer.machine.unchoke(now: now) : peer.machine.choke(now: now)
                 }
                 guard let wire = change else { continue }
-                actions += perform(wire, for: key, now: now)
+                perform(wire, for: key, now: now, into: &sink)
             }
         }
-        return actions
     }
 }

@@ -1,9 +1,10 @@
 import ShoalCore
 
-/// Our requests to a peer, oldest first, each found by its block in O(1).
+/// Requests in flight on a connection, oldest first, each found by its block in O(1): our requests to a peer,
+/// and the peer's requests to us.
 ///
 /// A plain array made every block received, request and cancel a scan of up to `maxOutstandingRequests`
-/// (250) entries, and every answer a shift of the rest. Here entries sit in sending order in `slots`, a
+/// (500) entries, and every answer a shift of the rest. Here entries sit in sending order in `slots`, a
 /// removed one leaving a hole (nil) that is trimmed from the front or compacted away once holes outnumber
 /// entries; `positions` maps each block to its sequence number (`base` is that of `slots[0]`). A block is
 /// in the queue at most once.
@@ -20,7 +21,7 @@ struct OutstandingRequests: Sendable {
     private var head = 0
     /// The sequence number of `slots[0]`.
     private var base = 0
-    private var positions: [BlockRequest: Int] = [:]
+    private var positions = BlockPositions()
     /// Entries, cancelled ones included.
     private(set) var count = 0
     /// Entries not cancelled.
@@ -37,7 +38,7 @@ struct OutstandingRequests: Sendable {
 
     /// Adds a request as the newest; `block` must not be outstanding.
     mutating func append(_ entry: Entry) {
-        positions[entry.block] = base + slots.count
+        positions.set(base + slots.count, for: entry.block)
         slots.append(entry)
         count += 1
         if entry.cancelledAt == nil { liveCount += 1 }
@@ -46,7 +47,7 @@ struct OutstandingRequests: Sendable {
     /// Removes the entry for `block` and returns it, if there was one.
     @discardableResult
     mutating func remove(_ block: BlockRequest) -> Entry? {
-        guard let sequence = positions.removeValue(forKey: block) else { return nil }
+        guard let sequence = positions.remove(block) else { return nil }
         let slot = sequence - base
         let entry = slots[slot]
         slots[slot] = nil
@@ -101,7 +102,7 @@ struct OutstandingRequests: Sendable {
             head = 0
             slots.removeAll(keepingCapacity: true)
             for entry in kept {
-                positions[entry.block] = slots.count
+                positions.set(slots.count, for: entry.block)
                 slots.append(entry)
             }
         } else if head > 32, head * 2 > slots.count {

@@ -71,6 +71,8 @@ extension PeerConnection {
             var amChoking = true
             var amInterested = false
             var lastSent: Instant
+
+            var pieceCount: Int? { ourPieces?.count }
         }
 
         private struct AwaitingHandshake: Sendable {
@@ -92,8 +94,9 @@ extension PeerConnection {
             var peerPieces: PeerPieces
             /// Our requests to the peer, oldest first.
             var outstanding = OutstandingRequests()
-            /// The peer's requests to us, oldest first.
-            var peerRequests: [BlockRequest] = []
+            /// The peer's requests to us, oldest first (`sentAt`: when each arrived). Found by block in O(1): a seed
+            /// looks each one up when it arrives, when its block is read and when it is sent.
+            var peerRequests = OutstandingRequests()
             /// Pieces the peer lets us request while choked.
             var allowedFastFromPeer: Set<UInt32> = []
             /// Pieces we let the peer request while we choke it.
@@ -113,6 +116,8 @@ extension PeerConnection {
         private struct Output {
             var actions: [PeerAction] = []
             var error: WireError?
+            /// `error` is set (testing this instead of binding `error` saves a copy of it per transition).
+            var failed = false
             var sent = false
 
             mutating func send(_ message: PeerMessage) {
@@ -122,8 +127,17 @@ extension PeerConnection {
 
             mutating func emit(_ event: PeerEvent) { actions.append(.emit(event)) }
 
+            init() {}
+
+            /// Output that continues `actions` (it takes them; ``finish(_:now:)`` gives them back, added to).
+            init(continuing actions: inout [PeerAction]) {
+                swap(&self.actions, &actions)
+            }
+
             mutating func fail(_ error: WireError) {
-                if self.error == nil { self.error = error }
+                guard !failed else { return }
+                self.error = error
+                failed = true
             }
         }
 
@@ -154,9 +168,18 @@ extension PeerConnection {
         /// We are interested in the peer (`am_interested`).
         public var amInterested: Bool { local.amInterested }
         /// The peer chokes us (`peer_choking`).
-        public var peerChoking: Bool { active?.peerChoking ?? true }
+        public var peerChoking: Bool {
+            // The torrent reads these per block: `active?.peerChoking` copied the whole active state to the stack
+            // to find out whether it is there; the state says so without a copy (it is active exactly when
+            // `active` is set).
+            guard case .active = state else { return true }
+            return active.unsafelyUnwrapped.peerChoking
+        }
         /// The peer is interested in us (`peer_interested`).
-        public var peerInterested: Bool { active?.peerInterested ?? false }
+        public var peerInterested: Bool {
+            guard case .active = state else { return false }
+            return active.unsafelyUnwrapped.peerInterested
+        }
         /// The peer's id, after its handshake.
         public var peerID: PeerID? { active?.peerID }
         /// The reserved bits of the peer's handshake, after it.
@@ -175,10 +198,11 @@ extension PeerConnection {
         }
         /// How many of our requests await an answer (cancelled ones not included), without building a list.
         public var outstandingRequestCount: Int {
-            active?.outstanding.liveCount ?? 0
+            guard case .active = state else { return 0 }
+            return active.unsafelyUnwrapped.outstanding.liveCount
         }
         /// The peer's requests we have not answered, oldest first.
-        public var peerRequests: [BlockRequest] { active?.peerRequests ?? [] }
+        public var peerRequests: [BlockRequest] { active?.peerRequests.entries.map(\.block) ?? [] }
         /// Pieces the peer lets us request while it chokes us (BEP 6).
         public var allowedFastFromPeer: Set<UInt32> { active?.allowedFastFromPeer ?? [] }
         /// Pieces we let the peer request while we choke it (BEP 6).
@@ -186,7 +210,20 @@ extension PeerConnection {
         /// The peer's extension handshake (BEP 10), all of them merged.
         public var peerExtensions: ExtensionHandshake? { active?.peerExtensions }
         /// The peer has sent no block for the snub timeout while we had requests outstanding.
-        public var isSnubbed: Bool { active?.snubbed ?? false }
+        public var isSnubbed: Bool {
+            guard case .active = state else { return false }
+            return active.unsafelyUnwrapped.snubbed
+        }
+        /// What a refill of our request queue depends on, in one read: ``amInterested``, ``peerChoking``,
+        /// ``outstandingRequestCount`` and ``isSnubbed``. (A caller that holds the machine in a collection copies
+        /// all of it, some 600 bytes, for every property it reads; the torrent reads these for every block.)
+        public var requestQueueState: (amInterested: Bool, peerChoking: Bool, outstanding: Int, snubbed: Bool) {
+            guard case .active = state else { return (local.amInterested, true, 0, false) }
+            return (
+                local.amInterested, active.unsafelyUnwrapped.peerChoking, active.unsafelyUnwrapped.outstanding.liveCount,
+                active.unsafelyUnwrapped.snubbed
+            )
+        }
 
         /// When ``timerFired(now:)`` next has something to do; nil once closed.
         public var nextDeadline: Instant? {
@@ -293,21 +330,35 @@ extension PeerConnection {
 
         /// A message from the peer (decoded by ``PeerMessageDecoder``).
         public mutating func received(_ message: PeerMessage, now: Instant) -> [PeerAction] {
+            var actions: [PeerAction] = []
+            received(message, now: now, into: &actions)
+            return actions
+        }
+
+        /// ``received(_:now:)``, its actions appended to `actions` (a caller that reuses one array for every
+        /// message saves an allocation per message).
+        public mutating func received(_ message: PeerMessage, now: Instant, into actions: inout [PeerAction]) {
             switch state {
             case .awaitingHandshake:
-                return close(WireError(.messageBeforeHandshake, messageID: message.id), now: now)
+                actions += close(WireError(.messageBeforeHandshake, messageID: message.id), now: now)
             case .closed:
-                return []
+                return
             case .active:
-                var active = takeActive()
-                var output = Output()
-                active.lastReceived = now
-                receive(message, active: &active, now: now, output: &output)
-                return finish(active, output, now: now)
+                guard active != nil else { preconditionFailure("the state is not active") }
+                var output = Output(continuing: &actions)
+                active!.lastReceived = now
+                // Changed where it is stored (`active!`): a copy would retain and release every queue and set
+                // of it, twice per block.
+                Self.receive(
+                    message, active: &active!, local: local, configuration: configuration, now: now, output: &output)
+                actions = finish(&output, now: now)
             }
         }
 
-        private func receive(_ message: PeerMessage, active: inout Active, now: Instant, output: inout Output) {
+        private static func receive(
+            _ message: PeerMessage, active: inout Active, local: Local, configuration: Configuration, now: Instant,
+            output: inout Output
+        ) {
             func fail(_ code: WireError.Code) {
                 let declared = UInt32(truncatingIfNeeded: message.length)
                 output.fail(WireError(code, messageID: message.id, declaredLength: declared))
@@ -318,7 +369,7 @@ extension PeerConnection {
                 output.fail(error)
             }
             let limits = configuration.limits
-            let pieceCount = self.pieceCount
+            let pieceCount = local.pieceCount
 
             // The first message: only a bitfield, have all or have none may say what the peer has;
             // anything else (but extension messages, port and keep-alives) means it has nothing.
@@ -414,19 +465,18 @@ extension PeerConnection {
 
             case .request(let block):
                 if let error = Self.blockError(block, limits: limits, pieceCount: pieceCount) { return failing(error) }
-                guard !active.peerRequests.contains(block) else { break }
+                guard active.peerRequests.entry(for: block) == nil else { break }
                 let have = local.ourPieces?[Int(block.piece)] ?? false
                 let allowed = !local.amChoking || active.allowedFastToPeer.contains(block.piece)
                 if have && allowed && active.peerRequests.count < configuration.maxPeerRequests {
-                    active.peerRequests.append(block)
+                    active.peerRequests.append(.init(block: block, sentAt: now))
                     output.emit(.blockRequested(block))
                 } else if active.fast {
                     output.send(.rejectRequest(block))
                 }
 
             case .cancel(let block):
-                guard let index = active.peerRequests.firstIndex(of: block) else { break }
-                active.peerRequests.remove(at: index)
+                guard active.peerRequests.remove(block) != nil else { break }
                 output.emit(.requestCancelled(block))
                 // BEP 6: even a cancelled request gets exactly one answer.
                 if active.fast { output.send(.rejectRequest(block)) }
@@ -512,25 +562,26 @@ extension PeerConnection {
             case .closed:
                 return []
             case .active:
-                var active = takeActive()
-                var output = Output()
-                if now >= active.lastReceived + configuration.inactivityTimeout {
-                    output.fail(WireError(.inactivityTimeout))
-                    return finish(active, output, now: now)
+                let configuration = configuration
+                let lastSent = local.lastSent
+                return modifyActive(now: now) { active, output in
+                    if now >= active.lastReceived + configuration.inactivityTimeout {
+                        output.fail(WireError(.inactivityTimeout))
+                        return
+                    }
+                    let snubTimeout = configuration.snubTimeout
+                    active.outstanding.removeAll { entry in
+                        entry.cancelledAt.map { now >= $0 + snubTimeout } ?? false
+                    }
+                    let late = now >= active.waitingSince + configuration.snubTimeout
+                    if !active.snubbed && active.hasLiveOutstanding && late {
+                        active.snubbed = true
+                        output.emit(.snubbed)
+                    }
+                    if now >= lastSent + configuration.keepAliveInterval {
+                        output.send(.keepAlive)
+                    }
                 }
-                let snubTimeout = configuration.snubTimeout
-                active.outstanding.removeAll { entry in
-                    entry.cancelledAt.map { now >= $0 + snubTimeout } ?? false
-                }
-                let late = now >= active.waitingSince + configuration.snubTimeout
-                if !active.snubbed && active.hasLiveOutstanding && late {
-                    active.snubbed = true
-                    output.emit(.snubbed)
-                }
-                if now >= local.lastSent + configuration.keepAliveInterval {
-                    output.send(.keepAlive)
-                }
-                return finish(active, output, now: now)
             }
         }
 
@@ -544,16 +595,15 @@ extension PeerConnection {
             local.amChoking = true
             return modifyActive(now: now) { active, output in
                 output.send(.choke)
-                var kept: [BlockRequest] = []
-                for block in active.peerRequests {
-                    if active.fast && active.allowedFastToPeer.contains(block.piece) {
-                        kept.append(block)
-                        continue
-                    }
+                var dropped: [BlockRequest] = []
+                for entry in active.peerRequests.entries {
+                    let block = entry.block
+                    if active.fast && active.allowedFastToPeer.contains(block.piece) { continue }
+                    dropped.append(block)
                     output.emit(.requestCancelled(block))
                     if active.fast { output.send(.rejectRequest(block)) }
                 }
-                active.peerRequests = kept
+                for block in dropped { active.peerRequests.remove(block) }
             }
         }
 
@@ -576,26 +626,35 @@ extension PeerConnection {
         /// is allowed fast); otherwise the block is returned at once
         /// (``PeerEvent/requestsReturned(_:)``). A block already outstanding is not sent twice.
         public mutating func request(_ block: BlockRequest, now: Instant) -> [PeerAction] {
-            guard case .active = state else { return [.emit(.requestsReturned([block]))] }
+            request([block], now: now)
+        }
+
+        /// Request blocks, in order: what ``request(_:now:)`` does for each, in one transition (a refill of a
+        /// peer's queue asks for several blocks at once).
+        public mutating func request(_ blocks: [BlockRequest], now: Instant) -> [PeerAction] {
+            guard case .active = state else { return blocks.map { .emit(.requestsReturned([$0])) } }
             let outstandingLimit = configuration.maxOutstandingRequests
             let limits = configuration.limits
             let pieceCount = self.pieceCount
             return modifyActive(now: now) { active, output in
-                if let existing = active.outstanding.entry(for: block) {
-                    if existing.cancelledAt != nil { output.emit(.requestsReturned([block])) }
-                    return
+                for block in blocks {
+                    if let existing = active.outstanding.entry(for: block) {
+                        if existing.cancelledAt != nil { output.emit(.requestsReturned([block])) }
+                        continue
+                    }
+                    let allowed =
+                        !active.peerChoking || (active.fast && active.allowedFastFromPeer.contains(block.piece))
+                    guard Self.blockError(block, limits: limits, pieceCount: pieceCount) == nil,
+                        active.peerPieces.has(block.piece), allowed,
+                        active.outstanding.count < outstandingLimit
+                    else {
+                        output.emit(.requestsReturned([block]))
+                        continue
+                    }
+                    if !active.hasLiveOutstanding { active.waitingSince = now }
+                    active.outstanding.append(.init(block: block, sentAt: now))
+                    output.send(.request(block))
                 }
-                let allowed = !active.peerChoking || (active.fast && active.allowedFastFromPeer.contains(block.piece))
-                guard Self.blockError(block, limits: limits, pieceCount: pieceCount) == nil,
-                    active.peerPieces.has(block.piece), allowed,
-                    active.outstanding.count < outstandingLimit
-                else {
-                    output.emit(.requestsReturned([block]))
-                    return
-                }
-                if !active.hasLiveOutstanding { active.waitingSince = now }
-                active.outstanding.append(.init(block: block, sentAt: now))
-                output.send(.request(block))
             }
         }
 
@@ -625,25 +684,32 @@ extension PeerConnection {
         /// Answer a peer's request with its block (BEP 3 `piece`). Sent only if the request is still
         /// queued (not cancelled, not dropped by a choke) and `data` holds exactly its length.
         public mutating func sendBlock(_ block: BlockRequest, data: ByteBuffer, now: Instant) -> [PeerAction] {
-            modifyActive(now: now) { active, output in
-                guard data.readableBytes == Int(block.length), let index = active.peerRequests.firstIndex(of: block)
-                else { return }
-                active.peerRequests.remove(at: index)
+            var actions: [PeerAction] = []
+            sendBlock(block, data: data, now: now, into: &actions)
+            return actions
+        }
+
+        /// ``sendBlock(_:data:now:)``, its actions appended to `actions`.
+        public mutating func sendBlock(
+            _ block: BlockRequest, data: ByteBuffer, now: Instant, into actions: inout [PeerAction]
+        ) {
+            modifyActive(now: now, into: &actions) { active, output in
+                guard data.readableBytes == Int(block.length), active.peerRequests.remove(block) != nil else { return }
                 output.send(.piece(piece: block.piece, offset: block.offset, block: data))
             }
         }
 
         /// Whether the peer's request is still queued (worth reading from disk).
         public func isRequestQueued(_ block: BlockRequest) -> Bool {
-            active?.peerRequests.contains(block) ?? false
+            guard case .active = state else { return false }
+            return active.unsafelyUnwrapped.peerRequests.entry(for: block) != nil
         }
 
         /// Refuse a peer's queued request (the piece is not available, or we lack resources):
         /// BEP 6 `reject request` with the fast extension, silently without.
         public mutating func rejectRequest(_ block: BlockRequest, now: Instant) -> [PeerAction] {
             modifyActive(now: now) { active, output in
-                guard let index = active.peerRequests.firstIndex(of: block) else { return }
-                active.peerRequests.remove(at: index)
+                guard active.peerRequests.remove(block) != nil else { return }
                 if active.fast { output.send(.rejectRequest(block)) }
             }
         }
@@ -706,10 +772,7 @@ extension PeerConnection {
                 state = .closed(error)
                 return [.close(error)]
             case .active:
-                let active = takeActive()
-                var output = Output()
-                output.fail(error)
-                return finish(active, output, now: now)
+                return modifyActive(now: now) { _, output in output.fail(error) }
             }
         }
 
@@ -726,35 +789,36 @@ extension PeerConnection {
 
         // MARK: Helpers
 
-        /// Runs `body` on the active state (nothing before the handshake or after closing).
+        /// Runs `body` on the active state where it is stored (nothing before the handshake or after closing).
+        /// Binding an enum payload (`case .active(var active) = state`), or moving the state out and back,
+        /// copied it: every queue and set retained and then released, about twice per block.
         private mutating func modifyActive(
             now: Instant, _ body: (inout Active, inout Output) -> Void
         ) -> [PeerAction] {
-            guard case .active = state else { return [] }
-            var active = takeActive()
-            var output = Output()
-            body(&active, &output)
-            return finish(active, output, now: now)
+            var actions: [PeerAction] = []
+            modifyActive(now: now, into: &actions, body)
+            return actions
         }
 
-        /// Moves the active state out (`finish` stores it back); the state must be active. Binding an enum
-        /// payload (`case .active(var active) = state`) copied it, every queue and set retained and then
-        /// released, about twice per block.
-        private mutating func takeActive() -> Active {
-            guard let taken = self.active.take() else { preconditionFailure("the state is not active") }
-            return taken
+        /// ``modifyActive(now:_:)``, the actions appended to `actions`.
+        private mutating func modifyActive(
+            now: Instant, into actions: inout [PeerAction], _ body: (inout Active, inout Output) -> Void
+        ) {
+            guard case .active = state, active != nil else { return }
+            var output = Output(continuing: &actions)
+            body(&active!, &output)
+            actions = finish(&output, now: now)
         }
 
-        /// Stores the active state back, or closes (returning outstanding requests first).
-        private mutating func finish(_ active: consuming Active, _ output: Output, now: Instant) -> [PeerAction] {
+        /// Ends a transition of the active state: closes if it failed (returning outstanding requests first).
+        private mutating func finish(_ output: inout Output, now: Instant) -> [PeerAction] {
             if output.sent { local.lastSent = now }
-            guard let error = output.error else {
-                self.active = active
-                return output.actions
-            }
+            var actions: [PeerAction] = []
+            swap(&actions, &output.actions)
+            guard output.failed, let error = output.error else { return actions }
             state = .closed(error)
-            var actions = output.actions
-            let returned = active.liveOutstanding
+            let returned = active?.liveOutstanding ?? []
+            active = nil
             if !returned.isEmpty { actions.append(.emit(.requestsReturned(returned))) }
             actions.append(.close(error))
             return actions

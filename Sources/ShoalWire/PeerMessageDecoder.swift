@@ -27,8 +27,8 @@ public struct PeerMessageDecoder: Sendable {
 
     /// The next whole message, or nil while more bytes are needed.
     public mutating func next(from buffer: inout ByteBuffer) throws(WireError) -> PeerMessage? {
-        let start = buffer.readerIndex
-        guard let declared = buffer.getInteger(at: start, as: UInt32.self) else { return nil }
+        let head = buffer.withUnsafeReadableBytes { Head($0) }
+        guard let declared = head.declared else { return nil }
         if declared == 0 {
             buffer.moveReaderIndex(forwardBy: 4)
             bytesConsumed += 4
@@ -41,13 +41,12 @@ public struct PeerMessageDecoder: Sendable {
         if length > maxMessageLength {
             throw WireError(.messageTooLong(limit: maxMessageLength), declaredLength: declared, offset: bytesConsumed)
         }
-        guard let id = buffer.getInteger(at: start + 4, as: UInt8.self) else { return nil }
+        guard let id = head.id else { return nil }
         // The prefix and the id: each message has its own bounds.
         try checkLength(length, id: id, declared: declared)
         guard buffer.readableBytes >= 4 + length else { return nil }
 
-        var body = buffer.getSlice(at: start + 5, length: length - 1)!
-        let message = try parse(id: id, body: &body, declared: declared)
+        let message = try parse(id: id, head: head, buffer: buffer, length: length, declared: declared)
         buffer.moveReaderIndex(forwardBy: 4 + length)
         bytesConsumed += 4 + length
         return message
@@ -96,20 +95,25 @@ public struct PeerMessageDecoder: Sendable {
         }
     }
 
-    private func parse(id: UInt8, body: inout ByteBuffer, declared: UInt32) throws(WireError) -> PeerMessage {
+    /// The message whose whole `length` bytes (after the prefix) are in `buffer`, from its reader index.
+    private func parse(
+        id: UInt8, head: Head, buffer: ByteBuffer, length: Int, declared: UInt32
+    ) throws(WireError) -> PeerMessage {
         func fail(_ code: WireError.Code) -> WireError {
             WireError(code, messageID: id, declaredLength: declared, offset: bytesConsumed)
         }
-        func block(_ body: inout ByteBuffer) throws(WireError) -> BlockRequest {
-            let piece = body.readInteger(as: UInt32.self)!
-            let offset = body.readInteger(as: UInt32.self)!
-            let length = body.readInteger(as: UInt32.self)!
+        func block() throws(WireError) -> BlockRequest {
+            let length = head.field(2)
             guard length > 0, length <= limits.maxBlockLength else {
                 throw fail(.invalidBlockLength(length, limit: limits.maxBlockLength))
             }
-            return BlockRequest(piece: piece, offset: offset, length: length)
+            return BlockRequest(piece: head.field(0), offset: head.field(1), length: length)
         }
-        guard let known = PeerMessageID(rawValue: id) else { return .unknown(id: id, payload: body) }
+        /// The bytes of the message from `offset` (counted from the id) to its end.
+        func payload(from offset: Int) -> ByteBuffer {
+            buffer.getSlice(at: buffer.readerIndex + 4 + offset, length: length - offset)!
+        }
+        guard let known = PeerMessageID(rawValue: id) else { return .unknown(id: id, payload: payload(from: 1)) }
         switch known {
         case .choke: return .choke
         case .unchoke: return .unchoke
@@ -117,27 +121,62 @@ public struct PeerMessageDecoder: Sendable {
         case .notInterested: return .notInterested
         case .haveAll: return .haveAll
         case .haveNone: return .haveNone
-        case .have: return .have(piece: body.readInteger(as: UInt32.self)!)
-        case .suggestPiece: return .suggestPiece(body.readInteger(as: UInt32.self)!)
-        case .allowedFast: return .allowedFast(body.readInteger(as: UInt32.self)!)
-        case .port: return .port(body.readInteger(as: UInt16.self)!)
-        case .request: return .request(try block(&body))
-        case .cancel: return .cancel(try block(&body))
-        case .rejectRequest: return .rejectRequest(try block(&body))
+        case .have: return .have(piece: head.field(0))
+        case .suggestPiece: return .suggestPiece(head.field(0))
+        case .allowedFast: return .allowedFast(head.field(0))
+        case .port: return .port(UInt16(truncatingIfNeeded: head.field(0) >> 16))
+        case .request: return .request(try block())
+        case .cancel: return .cancel(try block())
+        case .rejectRequest: return .rejectRequest(try block())
         case .bitfield:
+            let body = payload(from: 1)
             if let pieceCount, Self.hasSpareBits(body, pieceCount: pieceCount) { throw fail(.bitfieldSpareBits) }
             return .bitfield(body)
         case .piece:
-            let piece = body.readInteger(as: UInt32.self)!
-            let offset = body.readInteger(as: UInt32.self)!
-            return .piece(piece: piece, offset: offset, block: body)
+            return .piece(piece: head.field(0), offset: head.field(1), block: payload(from: 9))
         case .extended:
-            let extendedID = body.readInteger(as: UInt8.self)!
-            return .extended(id: extendedID, payload: body)
+            return .extended(id: UInt8(truncatingIfNeeded: head.field(0) >> 24), payload: payload(from: 2))
         }
     }
 
-    /// `ceil(pieceCount / 8)`, without overflow for any count (a negative one counts as zero).
+    /// The start of a message, read in one access to the buffer: the length prefix, the id and the three
+    /// 32-bit fields that may follow it (a request's), each nil or zero where the bytes have not arrived.
+    /// Reading them one `getInteger` at a time cost a bounds check, an exclusivity check and a copy each.
+    private struct Head {
+        var declared: UInt32?
+        var id: UInt8?
+        private var fields: (UInt32, UInt32, UInt32) = (0, 0, 0)
+
+        init(_ bytes: UnsafeRawBufferPointer) {
+            func word(at offset: Int) -> UInt32 {
+                guard bytes.count >= offset + 4 else {
+                    // A field cut short: only its bytes that arrived, high first (a `port` has two).
+                    var value: UInt32 = 0
+                    for index in 0..<4 {
+                        value <<= 8
+                        if offset + index < bytes.count { value |= UInt32(bytes[offset + index]) }
+                    }
+                    return value
+                }
+                return UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            }
+            guard bytes.count >= 4 else { return }
+            declared = word(at: 0)
+            guard bytes.count >= 5 else { return }
+            id = bytes[4]
+            fields = (word(at: 5), word(at: 9), word(at: 13))
+        }
+
+        /// Field `index` (0, 1 or 2): the 32 bits from byte 5 + 4 × index of the message, big-endian.
+        func field(_ index: Int) -> UInt32 {
+            switch index {
+            case 0: fields.0
+            case 1: fields.1
+            default: fields.2
+            }
+        }
+    }
+
     static func bitfieldBytes(_ pieceCount: Int) -> Int {
         max(0, pieceCount / 8 + (pieceCount % 8 > 0 ? 1 : 0))
     }

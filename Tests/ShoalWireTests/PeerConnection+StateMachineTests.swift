@@ -315,6 +315,43 @@ struct PeerConnectionStateMachineTests {
         #expect(machine.outstandingRequests.map(\.sentAt) == [WireFixtures.at(2), WireFixtures.at(3)])
     }
 
+    @Test func aBatchOfRequestsActsAsEachRequestInTurn() {
+        // Sent, already outstanding (twice in the batch), the peer lacks it, too long, sent: one by one and as a
+        // batch give the same actions and the same queue.
+        let blocks = [block(0), block(1, 16384, 100), block(0), block(2), block(1, 0, 16385), block(1)]
+        var single = Self.connected(first: .bitfield(ByteBuffer(bytes: [0b1100_0000, 0])))
+        var batch = single
+        _ = single.received(.unchoke, now: WireFixtures.at(1))
+        _ = batch.received(.unchoke, now: WireFixtures.at(1))
+        let one = blocks.flatMap { single.request($0, now: WireFixtures.at(2)) }
+        let all = batch.request(blocks, now: WireFixtures.at(2))
+        #expect(all == one)
+        #expect(Self.sent(all) == [.request(block(0)), .request(block(1, 16384, 100)), .request(block(1))])
+        #expect(batch.outstandingRequests.map(\.block) == single.outstandingRequests.map(\.block))
+        // Choked: every block comes back, each in its own event.
+        var choked = Self.connected()
+        let returned = choked.request([block(0), block(1)], now: WireFixtures.at(1))
+        #expect(returned == [.emit(.requestsReturned([block(0)])), .emit(.requestsReturned([block(1)]))])
+    }
+
+    @Test func actionsCanBeAppendedToACallersArray() {
+        var machine = Self.connected()
+        var actions: [PeerAction] = [.emit(.snubbed)]
+        machine.received(.interested, now: WireFixtures.at(1), into: &actions)
+        #expect(actions == [.emit(.snubbed), .emit(.peerInterested)])
+        _ = machine.unchoke(now: WireFixtures.at(1))
+        machine.received(.request(block(0)), now: WireFixtures.at(1), into: &actions)
+        machine.sendBlock(block(0), data: data(block(0)), now: WireFixtures.at(2), into: &actions)
+        #expect(
+            actions == [
+                .emit(.snubbed), .emit(.peerInterested), .emit(.blockRequested(block(0))),
+                .send(.piece(piece: 0, offset: 0, block: data(block(0)))),
+            ])
+        // A closing transition appends its close.
+        machine.received(.request(block(99)), now: WireFixtures.at(2), into: &actions)
+        #expect(actions.count == 5 && Self.closeReason(actions) != nil)
+    }
+
     @Test func blocksArriveAsSlicesAndUnrequestedOnesAreReported() {
         var machine = Self.connected()
         _ = machine.received(.unchoke, now: WireFixtures.at(1))
