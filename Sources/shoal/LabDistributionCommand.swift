@@ -121,8 +121,9 @@ struct LabDistributionCommand: AsyncParsableCommand {
         notes.append("Simulation time \(Self.seconds(elapsed)) on this machine.")
         if let peak = Self.peakMemory(), largestSwarm > 0 {
             notes.append(
-                "Peak memory \(ByteCount(bytes: peak)) for at most \(largestSwarm) simulated peers "
-                    + "(\(ByteCount(bytes: peak / Int64(largestSwarm))) per peer, the shared content included).")
+                "Peak memory \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB for at most \(largestSwarm) "
+                    + "simulated peers (\(String(format: "%.0f", Double(peak) / 1024 / Double(largestSwarm))) KiB per peer, "
+                    + "the process and the shared content included).")
         }
         if clientServerMax < sizes.last ?? 0 {
             notes.append("Client-server simulated up to N = \(clientServerMax) (--client-server-max).")

@@ -1,0 +1,85 @@
+import ShoalCore
+import ShoalSim
+import ShoalSwarm
+import Testing
+
+/// A run depends only on its seed, and the hashing shortcut changes no outcome, only the SHA-1 work.
+@Suite struct SimulationDeterminismTests {
+    struct Outcome {
+        var reports: [SimPeerReport]
+        var hashes: [Int]
+        var events: Int
+    }
+
+    /// A seed, 8 leechers (one with loss and jitter, so that the random draws matter) and, when
+    /// `corrupting`, a second seed that serves bad data. Runs until every leecher has finished.
+    static func run(seed: UInt64, hashing: SimStorage.Hashing, corrupting: Bool = false) -> Outcome {
+        let content = SimContent(length: 1 << 20, pieceLength: 32 << 10, seed: seed)
+        let simulation = Simulation(content: content, configuration: .init(seed: seed, hashing: hashing))
+        var peers = [simulation.addPeer(.init(link: SimLink(upload: 300_000, download: 10e6), isSeed: true))]
+        if corrupting {
+            peers.append(
+                simulation.addPeer(
+                    .init(link: SimLink(upload: 300_000, download: 10e6), isSeed: true, corruptsUploads: true)))
+        }
+        let leechers = (0..<8).map { index in
+            simulation.addPeer(
+                .init(
+                    link: SimLink(
+                        upload: 100_000, download: 2e6, latency: .milliseconds(10 + 5 * index),
+                        loss: index == 0 ? 0.02 : 0, jitter: index == 0 ? .milliseconds(30) : .zero)))
+        }
+        peers += leechers
+        let stop = simulation.run(until: .seconds(600), maxEvents: 2_000_000) { simulation in
+            !leechers.allSatisfy { simulation.report($0).finishedAt != nil }
+        }
+        #expect(stop == .condition)
+        for peer in leechers { #expect(simulation.machine(peer).isComplete, "\(peer)") }
+        return Outcome(
+            reports: peers.map(simulation.report), hashes: peers.map(simulation.hashesComputed),
+            events: simulation.eventsProcessed)
+    }
+
+    /// The same seed twice gives the same reports for every peer (join, finish and leave times, bytes
+    /// sent and received, bans) and the same number of events; another seed gives other finish times.
+    @Test func sameSeedSameRun() {
+        let first = Self.run(seed: 11, hashing: .shortcut)
+        let second = Self.run(seed: 11, hashing: .shortcut)
+        let other = Self.run(seed: 12, hashing: .shortcut)
+        let same = first.reports == second.reports
+        #expect(same)
+        #expect(first.events == second.events)
+        let differs = first.reports.map(\.finishedAt) != other.reports.map(\.finishedAt)
+        #expect(differs)
+        print("determinism: \(first.events) events; finishes \(first.reports.compactMap(\.finishedAt))")
+    }
+
+    /// `.full` hashes every piece a leecher downloads (8 leechers × 32 pieces at least), `.shortcut`
+    /// hashes none of honest data, and the two give identical reports.
+    @Test func shortcutHashingMatchesFullHashing() {
+        let full = Self.run(seed: 21, hashing: .full)
+        let shortcut = Self.run(seed: 21, hashing: .shortcut)
+        let same = full.reports == shortcut.reports
+        #expect(same)
+        #expect(full.events == shortcut.events)
+        #expect(full.hashes.reduce(0, +) >= 8 * 32)
+        #expect(shortcut.hashes.allSatisfy { $0 == 0 })
+        print("hashing: full computed \(full.hashes), shortcut \(shortcut.hashes)")
+    }
+
+    /// With a peer that serves bad data, both modes still give identical reports (the same pieces fail,
+    /// the same bans follow); the shortcut then computes SHA-1 only for the pieces that hold bad data, far
+    /// fewer than `.full`.
+    @Test func shortcutHashingMatchesFullHashingWithBadData() {
+        let full = Self.run(seed: 31, hashing: .full, corrupting: true)
+        let shortcut = Self.run(seed: 31, hashing: .shortcut, corrupting: true)
+        let same = full.reports == shortcut.reports
+        #expect(same)
+        #expect(full.events == shortcut.events)
+        #expect(full.reports.contains { !$0.bans.isEmpty })
+        let computed = shortcut.hashes.reduce(0, +)
+        #expect(computed > 0)
+        #expect(computed * 10 < full.hashes.reduce(0, +))
+        print("hashing with bad data: full computed \(full.hashes), shortcut \(shortcut.hashes)")
+    }
+}
