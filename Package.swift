@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "ShoalNIO", targets: ["ShoalNIO"]),
         .library(name: "ShoalSim", targets: ["ShoalSim"]),
         .library(name: "ShoalLab", targets: ["ShoalLab"]),
+        .library(name: "ShoalProcess", targets: ["ShoalProcess"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
@@ -91,8 +92,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ShoalProcess",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ShoalLab",
-            dependencies: ["ShoalCore", "ShoalSim", "ShoalSwarm"],
+            dependencies: ["ShoalCore", "ShoalProcess", "ShoalSim", "ShoalSwarm"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -188,8 +193,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "ShoalProcessTests",
+            dependencies: ["ShoalProcess"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "InteropTests",
-            dependencies: ["ShoalCore", "ShoalTestSupport"],
+            dependencies: ["ShoalCore", "ShoalProcess", "ShoalTestSupport"],
             // Helper programs the tests run (Python for libtorrent), found through #filePath.
             exclude: ["Scripts"],
             swiftSettings: strictSettings

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 
 /// One real-process distribution experiment: a seed and N leechers, each a `shoal` process on
 /// loopback with an upload cap, timed against the lecture's bounds.
@@ -97,18 +98,21 @@ public struct RealDistributionRun: Sendable, Hashable {
         let setupLimit = Duration.seconds(60 + fileSize / 50_000_000)
         try await createTorrent(of: source, at: torrent, logDirectory: logDirectory, timeout: setupLimit)
 
-        guard let ports = LoopbackPorts.free(leechers + 1, using: &random) else {
-            throw RealDistributionError(code: .launchFailed, message: "no free loopback ports in 20000-32767")
+        let ports: [Int]
+        do {
+            ports = try LoopbackPorts.free(leechers + 1)
+        } catch {
+            throw RealDistributionError(code: .launchFailed, message: error.description)
         }
         // The safety net of every process: it outlives the run's own limits, which stop it first.
         let lifetime = setupLimit + deadline + .seconds(60)
-        let seed = try LabProcess(
+        let seed = try launch(
             name: "seed", executable: shoalExecutable,
             arguments: [
                 "seed", torrent, "--data", seedDirectory, "--port", "\(ports[0])", "--max-upload", "\(serverUpload)",
             ],
             logDirectory: logDirectory, lifetime: lifetime)
-        var leecherProcesses: [LabProcess] = []
+        var leecherProcesses: [BackgroundProcess] = []
         defer {
             seed.stop()
             for leecher in leecherProcesses { leecher.stop() }
@@ -119,7 +123,7 @@ public struct RealDistributionRun: Sendable, Hashable {
         let start = clock.now
         for index in 0..<leechers {
             leecherProcesses.append(
-                try LabProcess(
+                try launch(
                     name: "leecher \(index + 1)", executable: shoalExecutable,
                     arguments: leecherArguments(index, torrent: torrent, ports: ports),
                     logDirectory: logDirectory, lifetime: lifetime))
@@ -168,7 +172,7 @@ public struct RealDistributionRun: Sendable, Hashable {
     private func createTorrent(
         of source: String, at torrent: String, logDirectory: String, timeout: Duration
     ) async throws(RealDistributionError) {
-        let create = try LabProcess(
+        let create = try launch(
             name: "shoal create", executable: shoalExecutable,
             arguments: ["create", source, "-o", torrent, "--piece-length", "\(pieceLength)", "--no-date", "--force"],
             logDirectory: logDirectory, lifetime: timeout + .seconds(10))
@@ -176,28 +180,41 @@ public struct RealDistributionRun: Sendable, Hashable {
         guard await create.waitForExit(timeout: timeout) else {
             throw RealDistributionError(
                 code: .createFailed, process: create.name, message: "did not finish within \(timeout)",
-                stderrTail: create.stderrTail())
+                stderrTail: create.standardErrorTail())
         }
         guard create.exitStatus == 0 else {
             throw RealDistributionError(
                 code: .createFailed, process: create.name, message: create.ending ?? "failed",
-                stderrTail: create.stderrTail())
+                stderrTail: create.standardErrorTail())
+        }
+    }
+
+    /// Starts one process of the run, its output in `logDirectory`.
+    private func launch(
+        name: String, executable: String, arguments: [String], logDirectory: String, lifetime: Duration
+    ) throws(RealDistributionError) -> BackgroundProcess {
+        do {
+            return try BackgroundProcess(
+                name: name, executable: executable, arguments: arguments,
+                logDirectory: URL(fileURLWithPath: logDirectory), lifetime: lifetime)
+        } catch {
+            throw RealDistributionError(code: .launchFailed, process: name, message: "\(error)")
         }
     }
 
     /// Waits until `seed` prints that it listens (after checking its data).
-    private func waitUntilListening(_ seed: LabProcess, timeout: Duration) async throws(RealDistributionError) {
+    private func waitUntilListening(_ seed: BackgroundProcess, timeout: Duration) async throws(RealDistributionError) {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while !ShoalOutput.isListening(seed.standardOutput) {
             guard seed.isRunning else {
                 throw RealDistributionError(
                     code: .exitedEarly, process: seed.name,
-                    message: "ended before listening (\(seed.ending ?? "ended"))", stderrTail: seed.stderrTail())
+                    message: "ended before listening (\(seed.ending ?? "ended"))", stderrTail: seed.standardErrorTail())
             }
             guard ContinuousClock.now < deadline, !Task.isCancelled else {
                 throw RealDistributionError(
                     code: .timedOut, process: seed.name, message: "did not listen within \(timeout)",
-                    stderrTail: seed.stderrTail())
+                    stderrTail: seed.standardErrorTail())
             }
             try? await Task.sleep(for: Self.pollInterval)
         }
@@ -224,7 +241,7 @@ public struct RealDistributionRun: Sendable, Hashable {
     /// (so each time is late by at most that much). Throws when a leecher or the seed ends first, or
     /// when `deadline` passes.
     private func waitForCompletion(
-        of leechers: [LabProcess], seed: LabProcess, since start: ContinuousClock.Instant, clock: ContinuousClock
+        of leechers: [BackgroundProcess], seed: BackgroundProcess, since start: ContinuousClock.Instant, clock: ContinuousClock
     ) async throws(RealDistributionError) -> [Double] {
         var times: [Double?] = Array(repeating: nil, count: leechers.count)
         let end = start.advanced(by: deadline)
@@ -237,7 +254,7 @@ public struct RealDistributionRun: Sendable, Hashable {
                     throw RealDistributionError(
                         code: .exitedEarly, process: leecher.name,
                         message: "ended before completing (\(leecher.ending ?? "ended"))",
-                        stderrTail: leecher.stderrTail())
+                        stderrTail: leecher.standardErrorTail())
                 }
             }
             let done = times.compactMap { $0 }
@@ -246,7 +263,7 @@ public struct RealDistributionRun: Sendable, Hashable {
                 throw RealDistributionError(
                     code: .exitedEarly, process: seed.name,
                     message: "ended before every leecher completed (\(seed.ending ?? "ended"))",
-                    stderrTail: seed.stderrTail())
+                    stderrTail: seed.standardErrorTail())
             }
             guard clock.now < end, !Task.isCancelled else {
                 let late = leechers.indices.filter { times[$0] == nil }

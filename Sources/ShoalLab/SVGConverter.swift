@@ -1,11 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+import ShoalProcess
 
 /// Turns an SVG file into a PNG with an external program found on `PATH`: `rsvg-convert` (librsvg), then
 /// ImageMagick's `magick`, then its older `convert`. Each that is present is tried in turn until one writes
@@ -66,17 +60,17 @@ public struct SVGConverter: Sendable {
 
     /// Whether some tool is on `PATH` (which does not promise it can read SVG).
     public var isAvailable: Bool {
-        tools.contains { Self.locate($0.name) != nil }
+        tools.contains { ExternalProcess.locate($0.name) != nil }
     }
 
     /// Writes the PNG rendering of the SVG file `svg` to `png`, trying each tool present in turn. A file a
     /// tool left at `png` without the PNG signature is removed.
-    public func convert(svg: URL, to png: URL) -> Outcome {
+    public func convert(svg: URL, to png: URL) async -> Outcome {
         var failures: [String] = []
         for tool in tools {
-            guard let path = Self.locate(tool.name) else { continue }
+            guard let path = ExternalProcess.locate(tool.name) else { continue }
             try? FileManager.default.removeItem(at: png)
-            let problem = run(path, tool.arguments(svg.path, png.path))
+            let problem = await run(path, tool.arguments(svg.path, png.path))
             if problem == nil, Self.startsWithPNGSignature(png) { return .converted(tool: tool.name) }
             try? FileManager.default.removeItem(at: png)
             failures.append("\(tool.name): \(problem ?? "wrote no PNG")")
@@ -92,67 +86,19 @@ public struct SVGConverter: Sendable {
         return [UInt8](head) == pngSignature
     }
 
-    /// Runs the program at `path` and waits for it, at most `timeout`; nil when it exited with status 0,
-    /// otherwise what went wrong, with the start of its standard error.
-    private func run(_ path: String, _ arguments: [String]) -> String? {
-        let fileManager = FileManager.default
-        let errors = fileManager.temporaryDirectory.appendingPathComponent("shoal-svg-\(UUID().uuidString).stderr")
-        guard fileManager.createFile(atPath: errors.path, contents: nil),
-            let errorHandle = try? FileHandle(forWritingTo: errors)
-        else { return "cannot create a file for its standard error" }
-        defer {
-            try? errorHandle.close()
-            try? fileManager.removeItem(at: errors)
-        }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errorHandle
+    /// Runs the program at `path`, at most `timeout`; nil when it exited with status 0, otherwise what went
+    /// wrong, with the first line of its standard error.
+    private func run(_ path: String, _ arguments: [String]) async -> String? {
+        let outcome: ProcessOutcome
         do {
-            try process.run()
+            outcome = try await ExternalProcess.run(path, arguments, timeout: timeout)
         } catch {
             return "cannot start: \(error)"
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        var timedOut = false
-        while process.isRunning {
-            if clock.now >= deadline {
-                kill(process.processIdentifier, SIGKILL)
-                timedOut = true
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        process.waitUntilExit()
-
-        if timedOut { return "killed after \(timeout)" }
-        if process.terminationReason == .exit, process.terminationStatus == 0 { return nil }
-        let ending =
-            process.terminationReason == .exit
-            ? "exit status \(process.terminationStatus)" : "killed by signal \(process.terminationStatus)"
-        let stderr = String(decoding: (try? Data(contentsOf: errors)) ?? Data(), as: UTF8.self)
-        let firstLine = stderr.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        if outcome.succeeded { return nil }
+        if outcome.timedOut { return "killed after \(timeout)" }
+        let ending = outcome.signal.map { "killed by signal \($0)" } ?? "exit status \(outcome.exitCode ?? -1)"
+        let firstLine = outcome.stderr.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
         return firstLine.isEmpty ? ending : "\(ending): \(firstLine.prefix(300))"
-    }
-
-    /// The executable's path: `name` itself when it holds a `/`, otherwise the first match in `PATH`.
-    static func locate(_ name: String) -> String? {
-        let fileManager = FileManager.default
-        if name.contains("/") { return fileManager.isExecutableFile(atPath: name) ? name : nil }
-        let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in searchPath.split(separator: ":") {
-            let candidate = "\(directory)/\(name)"
-            var isDirectory: ObjCBool = false
-            if fileManager.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-                fileManager.isExecutableFile(atPath: candidate)
-            {
-                return candidate
-            }
-        }
-        return nil
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import ShoalTestSupport
 import Testing
 

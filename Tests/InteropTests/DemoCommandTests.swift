@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import Testing
 
 /// `shoal demo`: the README's first command runs a whole swarm on loopback and says what happened.

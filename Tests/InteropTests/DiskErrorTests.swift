@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import ShoalProcess
 import Testing
 
 /// A download that hits a storage failure stops with a clear error (exit status 1, one

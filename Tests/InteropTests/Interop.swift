@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import Testing
 
 /// An external program the interoperability tests compare Shoal with.
@@ -70,8 +71,7 @@ enum Interop {
     /// The tool's executable, or a failure that says how to get it.
     static func require(_ tool: InteropTool) throws -> String {
         guard tool.isInstalled else {
-            throw ExternalProcessError(
-                description: "\(tool) is missing: install \(tool.package) (scripts/test does)")
+            throw ProcessError("\(tool) is missing: install \(tool.package) (scripts/test does)")
         }
         return tool.executable
     }
@@ -99,8 +99,7 @@ enum Interop {
                 return candidate
             }
         }
-        throw ExternalProcessError(
-            description: "no shoal binary (looked at \(candidates.joined(separator: ", "))): "
+        throw ProcessError("no shoal binary (looked at \(candidates.joined(separator: ", "))): "
                 + "run `swift build --build-tests`")
     }
 
@@ -113,7 +112,7 @@ enum Interop {
     static func shoalCreate(_ path: URL, output: URL, _ extra: [String] = []) async throws {
         let outcome = try await shoal(["create", path.path, "-o", output.path, "--no-date"] + extra)
         guard outcome.succeeded, outcome.stderr.isEmpty else {
-            throw ExternalProcessError(description: "shoal create failed: \(outcome.summary)")
+            throw ProcessError("shoal create failed: \(outcome.summary)")
         }
     }
 
@@ -121,13 +120,12 @@ enum Interop {
     static func shoalInfo(_ source: String) async throws -> ShoalInfo {
         let outcome = try await shoal(["info", source, "--json"])
         guard outcome.succeeded, outcome.stderr.isEmpty else {
-            throw ExternalProcessError(description: "shoal info failed: \(outcome.summary)")
+            throw ProcessError("shoal info failed: \(outcome.summary)")
         }
         do {
             return try JSONDecoder().decode(ShoalInfo.self, from: Data(outcome.stdout))
         } catch {
-            throw ExternalProcessError(
-                description: "shoal info printed JSON we cannot read (\(error)): \(outcome.summary)")
+            throw ProcessError("shoal info printed JSON we cannot read (\(error)): \(outcome.summary)")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import Testing
 
 /// `shoal info` on torrents that libtorrent 2.0 makes (hybrid v1+v2 with padding files, v1-only,
@@ -102,7 +103,7 @@ struct LibtorrentInteropTests {
             python, [scriptURL.path, content.path, output.path, "\(pieceLength)", mode.rawValue],
             environment: environment, timeout: .seconds(60))
         guard outcome.succeeded else {
-            throw ExternalProcessError(description: "the libtorrent script failed: \(outcome.summary)")
+            throw ProcessError("the libtorrent script failed: \(outcome.summary)")
         }
         let report = try JSONDecoder().decode(Report.self, from: Data(outcome.stdout))
         if let unsupported = report.unsupported { try Test.cancel(Comment(rawValue: unsupported)) }

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import Testing
 
 /// `shoal create` must write the same info dictionary as mktorrent 1.1 (the same info-hash) for the
@@ -23,7 +24,7 @@ struct MktorrentInteropTests {
         if !outcome.succeeded && (outcome.stdoutText + outcome.stderr).contains("must be a number between") {
             try Test.cancel("this mktorrent does not take piece length 2^\(log2): \(outcome.stderr)")
         }
-        guard outcome.succeeded else { throw ExternalProcessError(description: "mktorrent failed: \(outcome.summary)") }
+        guard outcome.succeeded else { throw ProcessError("mktorrent failed: \(outcome.summary)") }
     }
 
     /// Makes a torrent of `path` with both tools and expects the same info-hash and file list.

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import ShoalProcess
 import Testing
 
 /// `shoal get` stopped and started again: Ctrl-C, kill -9, `--check`, `--skip` and `--max-download`,

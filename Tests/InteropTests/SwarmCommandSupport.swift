@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import ShoalProcess
 import Testing
 
 /// Running `shoal get` and `shoal seed` as child processes, and reading what they print, for the

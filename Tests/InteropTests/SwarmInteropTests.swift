@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import Testing
 
 /// Shoal downloads a multi-file torrent from real clients and serves it to them, on loopback, every

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import ShoalProcess
 import Testing
 
 /// A swarm of three on loopback: a libtorrent seed whose upload is limited, and two `shoal get

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import ShoalCore
 import Testing
 
@@ -18,7 +19,7 @@ struct TransmissionCreateInteropTests {
         let outcome = try await ExternalProcess.run(
             executable, ["-o", output.path, "-s", "\(pieceKiB)"] + privacy + [path.path], timeout: .seconds(60))
         guard outcome.succeeded, FileManager.default.fileExists(atPath: output.path) else {
-            throw ExternalProcessError(description: "transmission-create failed: \(outcome.summary)")
+            throw ProcessError("transmission-create failed: \(outcome.summary)")
         }
     }
 

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import ShoalProcess
 import Synchronization
 
 /// aria2c as a peer, driven over its JSON-RPC on 127.0.0.1.

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import Synchronization
 
 /// libtorrent 2.0 (python3-libtorrent) as a peer: `Scripts/lt_peer.py` run by Debian's Python.

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import ShoalProcess
 import Synchronization
 
 /// A peer's address on loopback: `127.0.0.1:PORT` or `[::1]:PORT`.
@@ -18,53 +19,6 @@ struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// `HOST:PORT`, with brackets around an IPv6 host (what `shoal --peer`, libtorrent and qBittorrent read).
     var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
-
-/// Ports for the clients: free TCP ports on 127.0.0.1, never handed out twice by this process.
-///
-/// They come from 20000-32767, below Linux's ephemeral range (32768-60999), so that no client's
-/// outgoing connection can take a port between the moment we pick it and the moment its owner binds it.
-enum LoopbackPorts {
-    private static let handedOut = Mutex(Set<Int>())
-
-    /// A port that was free on 127.0.0.1 (TCP and UDP) a moment ago.
-    static func free() throws -> Int {
-        for _ in 0..<500 {
-            let port = Int.random(in: 20_000..<32_768)
-            let fresh = handedOut.withLock { $0.insert(port).inserted }
-            guard fresh else { continue }
-            if canBind(port: port, stream: true) && canBind(port: port, stream: false) {
-                return port
-            }
-        }
-        throw RealClientError("no free loopback port found in 20000-32767")
-    }
-
-    /// `count` distinct free ports.
-    static func free(_ count: Int) throws -> [Int] {
-        try (0..<count).map { _ in try free() }
-    }
-
-    private static func canBind(port: Int, stream: Bool) -> Bool {
-        #if canImport(Glibc)
-        let type = Int32(stream ? SOCK_STREAM.rawValue : SOCK_DGRAM.rawValue)
-        #else
-        let type = stream ? SOCK_STREAM : SOCK_DGRAM
-        #endif
-        let fd = socket(AF_INET, type, 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = in_addr_t(UInt32(0x7f00_0001).bigEndian)
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return result == 0
-    }
 }
 
 /// HTTP on loopback through `curl` (Web UIs and JSON-RPC of the clients): one short process per

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import Synchronization
 
 /// qbittorrent-nox 4.5 as a peer, with a profile directory of its own (`--profile`), driven over its

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 
 /// A real BitTorrent client that the interoperability tests and benchmarks run on loopback.
 enum RealClientKind: String, Sendable, CaseIterable, CustomStringConvertible {

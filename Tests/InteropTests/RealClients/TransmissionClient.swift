@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProcess
 import Synchronization
 
 /// transmission-daemon 3.00 as a peer, with a configuration directory of its own, driven over its

@@ -7,60 +7,22 @@ import Darwin
 #endif
 import Foundation
 
-/// How a finished external program ended, and what it printed.
-struct ProcessOutcome: Sendable {
-    /// The program and its arguments, for messages.
-    var command: [String]
-    /// The exit status, or nil when a signal ended the program.
-    var exitCode: Int32?
-    /// The signal that ended the program (a crash, or our kill after the timeout).
-    var signal: Int32?
-    /// Whether the program outlived its timeout and was killed.
-    var timedOut: Bool
-    var stdout: [UInt8]
-    var stderr: String
-
-    var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
-
-    /// Exited by itself with status 0.
-    var succeeded: Bool { exitCode == 0 && !timedOut }
-
-    /// One paragraph for a failure message: the command, how it ended, its standard error.
-    var summary: String {
-        let ending: String
-        if timedOut {
-            ending = "killed after its timeout"
-        } else if let signal {
-            ending = "killed by signal \(signal)"
-        } else {
-            ending = "exit status \(exitCode.map(String.init) ?? "?")"
-        }
-        let shownOut = stdoutText.count > 2_000 ? String(stdoutText.prefix(2_000)) + "..." : stdoutText
-        return "`\(command.joined(separator: " "))`: \(ending)\nstderr: \(stderr)\nstdout: \(shownOut)"
-    }
-}
-
-/// An external program that could not be started or misbehaved, as a test failure.
-struct ExternalProcessError: Error, CustomStringConvertible {
-    var description: String
-}
-
 /// Runs programs with Foundation's `Process`, bounded by a timeout (the child is killed by its PID
 /// with SIGKILL when it runs over). Output goes to files, not pipes, so a chatty child can never
 /// block on a full pipe while we wait for it.
-enum ExternalProcess {
+public enum ExternalProcess {
     /// Runs `executable` (a path, or a name looked up in `PATH`) with `arguments` and waits for it.
     ///
     /// - Parameters:
     ///   - directory: the child's working directory (default: ours).
     ///   - environment: the child's whole environment (default: ours).
     ///   - timeout: after this long the child is killed and `timedOut` is set.
-    static func run(
+    public static func run(
         _ executable: String, _ arguments: [String], in directory: URL? = nil,
         environment: [String: String]? = nil, timeout: Duration = .seconds(60)
     ) async throws -> ProcessOutcome {
         guard let path = locate(executable) else {
-            throw ExternalProcessError(description: "\(executable): not found in PATH")
+            throw ProcessError("\(executable): not found in PATH")
         }
         let fileManager = FileManager.default
         let scratch = fileManager.temporaryDirectory.appendingPathComponent("shoal-process-\(UUID().uuidString)")
@@ -70,7 +32,7 @@ enum ExternalProcess {
         let stderrURL = scratch.appendingPathComponent("stderr")
         guard fileManager.createFile(atPath: stdoutURL.path, contents: nil),
             fileManager.createFile(atPath: stderrURL.path, contents: nil)
-        else { throw ExternalProcessError(description: "cannot create output files in \(scratch.path)") }
+        else { throw ProcessError("cannot create output files in \(scratch.path)") }
         let stdoutHandle = try FileHandle(forWritingTo: stdoutURL)
         let stderrHandle = try FileHandle(forWritingTo: stderrURL)
         defer {
@@ -125,7 +87,7 @@ enum ExternalProcess {
     }
 
     /// The executable's path: `name` itself when it holds a `/`, otherwise the first match in `PATH`.
-    static func locate(_ name: String) -> String? {
+    public static func locate(_ name: String) -> String? {
         let fileManager = FileManager.default
         if name.contains("/") { return fileManager.isExecutableFile(atPath: name) ? name : nil }
         let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"

@@ -5,25 +5,33 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
-/// Listening ports for the processes of a real run: distinct TCP ports free on 127.0.0.1.
+/// Listening ports for local programs (clients under test, the peers of a lab run): TCP and UDP ports
+/// free on 127.0.0.1, never handed out twice by this process.
 ///
 /// They come from 20000-32767, below Linux's ephemeral range (32768-60999), so that no outgoing
-/// connection can take one between the moment it is picked and the moment its process binds it.
-enum LoopbackPorts {
-    /// `count` distinct ports that were free (TCP and UDP) a moment ago, drawn with `random`; nil when
-    /// 500 draws per port found none.
-    static func free<Random: RandomNumberGenerator>(_ count: Int, using random: inout Random) -> [Int]? {
-        var ports: [Int] = []
-        var attempts = 0
-        while ports.count < count {
-            attempts += 1
-            if attempts > 500 * count { return nil }
-            let port = Int.random(in: 20_000..<32_768, using: &random)
-            if !ports.contains(port), canBind(port: port, stream: true), canBind(port: port, stream: false) {
-                ports.append(port)
+/// connection can take one between the moment it is picked and the moment its owner binds it.
+public enum LoopbackPorts {
+    private static let handedOut = Mutex(Set<Int>())
+
+    /// A port that was free on 127.0.0.1 (TCP and UDP) a moment ago.
+    public static func free() throws(ProcessError) -> Int {
+        for _ in 0..<500 {
+            let port = Int.random(in: 20_000..<32_768)
+            let fresh = handedOut.withLock { $0.insert(port).inserted }
+            guard fresh else { continue }
+            if canBind(port: port, stream: true) && canBind(port: port, stream: false) {
+                return port
             }
         }
+        throw ProcessError("no free loopback port found in 20000-32767")
+    }
+
+    /// `count` distinct free ports.
+    public static func free(_ count: Int) throws(ProcessError) -> [Int] {
+        var ports: [Int] = []
+        for _ in 0..<count { ports.append(try free()) }
         return ports
     }
 

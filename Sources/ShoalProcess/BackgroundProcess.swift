@@ -8,7 +8,8 @@ import Darwin
 import Foundation
 import Synchronization
 
-/// A long-running program (a BitTorrent client) that the tests start, watch and stop by its PID.
+/// A long-running program (a BitTorrent client, a shoal peer of a lab run) started, watched and stopped by
+/// its PID.
 ///
 /// The program runs under coreutils `timeout --kill-after=5 LIFETIME`, a safety net should this test
 /// process die without stopping it: `timeout` puts itself and the program in a process group of their
@@ -18,17 +19,17 @@ import Synchronization
 /// `stop()` sends SIGTERM to that process group, waits up to `grace`, then sends SIGKILL, and reaps
 /// the child. It is idempotent, and `deinit` calls it, so a failing test never leaks a process;
 /// still, call it (or `defer { process.stop() }`) where the test knows the program is no longer needed.
-final class BackgroundProcess: Sendable, CustomStringConvertible {
+public final class BackgroundProcess: Sendable, CustomStringConvertible {
     /// A short name for messages ("aria2 seed").
-    let name: String
+    public let name: String
     /// The program and its arguments, without the `timeout` wrapper.
-    let command: [String]
+    public let command: [String]
     /// The PID we started (`timeout`'s), which is also the id of the program's process group.
-    let pid: Int32
-    let stdoutURL: URL
-    let stderrURL: URL
+    public let pid: Int32
+    public let stdoutURL: URL
+    public let stderrURL: URL
     /// How long `stop()` waits after SIGTERM before it sends SIGKILL.
-    let grace: Duration
+    public let grace: Duration
 
     private let process: Process
     private let handles: [FileHandle]
@@ -44,16 +45,16 @@ final class BackgroundProcess: Sendable, CustomStringConvertible {
     ///   - logDirectory: where `NAME.stdout` and `NAME.stderr` go (a name with spaces made safe).
     ///   - environment: the whole environment of the program (default: ours).
     ///   - lifetime: after this long `timeout` ends the program whatever happens.
-    init(
+    public init(
         name: String, executable: String, arguments: [String], logDirectory: URL,
         environment: [String: String]? = nil, directory: URL? = nil,
         lifetime: Duration = .seconds(300), grace: Duration = .seconds(3)
     ) throws {
         guard let path = ExternalProcess.locate(executable) else {
-            throw RealClientError("\(name): \(executable) not found in PATH")
+            throw ProcessError("\(name): \(executable) not found in PATH")
         }
         guard let timeoutPath = ExternalProcess.locate("timeout") else {
-            throw RealClientError("\(name): coreutils `timeout` not found in PATH")
+            throw ProcessError("\(name): coreutils `timeout` not found in PATH")
         }
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: logDirectory, withIntermediateDirectories: true)
@@ -62,7 +63,7 @@ final class BackgroundProcess: Sendable, CustomStringConvertible {
         let stderrURL = logDirectory.appendingPathComponent(String(stem) + ".stderr")
         guard fileManager.createFile(atPath: stdoutURL.path, contents: nil),
             fileManager.createFile(atPath: stderrURL.path, contents: nil)
-        else { throw RealClientError("\(name): cannot create log files in \(logDirectory.path)") }
+        else { throw ProcessError("\(name): cannot create log files in \(logDirectory.path)") }
         let stdoutHandle = try FileHandle(forWritingTo: stdoutURL)
         let stderrHandle = try FileHandle(forWritingTo: stderrURL)
 
@@ -78,7 +79,7 @@ final class BackgroundProcess: Sendable, CustomStringConvertible {
         if let failure = Self.runWithoutBlockedSignals(process) {
             try? stdoutHandle.close()
             try? stderrHandle.close()
-            throw RealClientError("\(name): cannot start \(path): \(failure)")
+            throw ProcessError("\(name): cannot start \(path): \(failure)")
         }
 
         self.name = name
@@ -122,7 +123,7 @@ final class BackgroundProcess: Sendable, CustomStringConvertible {
     }
 
     /// The live (not zombie) processes in the process group `group`, from /proc (Linux).
-    static func liveMembers(ofGroup group: Int32) -> [Int32] {
+    public static func liveMembers(ofGroup group: Int32) -> [Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         var members: [Int32] = []
         for name in names {
@@ -140,10 +141,10 @@ final class BackgroundProcess: Sendable, CustomStringConvertible {
     }
 
     /// Whether the program (its `timeout` wrapper) is still running.
-    var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { process.isRunning }
 
     /// How it ended, once it has: "exit status N" or "signal N"; nil while it runs.
-    var ending: String? {
+    public var ending: String? {
         guard !process.isRunning else { return nil }
         switch process.terminationReason {
         case .exit:
@@ -159,35 +160,40 @@ final class BackgroundProcess: Sendable, CustomStringConvertible {
     }
 
     /// The exit status once it has exited by itself, else nil.
-    var exitStatus: Int32? {
+    public var exitStatus: Int32? {
         guard !process.isRunning, process.terminationReason == .exit else { return nil }
         return process.terminationStatus
     }
 
     /// Everything it printed on standard output so far.
-    var standardOutput: String {
+    public var standardOutput: String {
         String(decoding: (try? Data(contentsOf: stdoutURL)) ?? Data(), as: UTF8.self)
     }
 
     /// Everything it printed on standard error so far.
-    var standardError: String {
+    public var standardError: String {
         String(decoding: (try? Data(contentsOf: stderrURL)) ?? Data(), as: UTF8.self)
     }
 
     /// One paragraph for a failure message: the command, whether it runs, the last lines it printed.
-    var description: String {
+    public var description: String {
         "\(name) (pid \(pid), \(ending ?? "running")): `\(command.joined(separator: " "))`\n"
             + "  stderr (end): \(Self.tail(standardError))\n  stdout (end): \(Self.tail(standardOutput))"
     }
 
-    static func tail(_ text: String, lines: Int = 25) -> String {
+    /// The last `count` non-empty lines it printed on standard error.
+    public func standardErrorTail(_ count: Int = 10) -> [String] {
+        standardError.split(separator: "\n").suffix(count).map(String.init)
+    }
+
+    public static func tail(_ text: String, lines: Int = 25) -> String {
         let all = text.split(separator: "\n", omittingEmptySubsequences: false)
         let kept = all.suffix(lines).joined(separator: "\n    ")
         return (all.count > lines ? "...\n    " : "") + kept
     }
 
     /// Waits until the program exits by itself, at most `timeout`; true when it did.
-    func waitForExit(timeout: Duration) async -> Bool {
+    public func waitForExit(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while process.isRunning {
             if ContinuousClock.now >= deadline || Task.isCancelled { return false }
@@ -197,7 +203,7 @@ final class BackgroundProcess: Sendable, CustomStringConvertible {
     }
 
     /// SIGTERM to the program's process group, SIGKILL after `grace`, then reaps it. Idempotent.
-    func stop() {
+    public func stop() {
         let first = state.withLock { state in
             defer { state.stopped = true }
             return !state.stopped
@@ -221,14 +227,5 @@ final class BackgroundProcess: Sendable, CustomStringConvertible {
     private func signalGroup(_ signal: Int32) {
         kill(-pid, signal)
         kill(pid, signal)
-    }
-}
-
-/// A real client that could not be started, misbehaved or ran out of time, as a test failure.
-struct RealClientError: Error, CustomStringConvertible {
-    var description: String
-
-    init(_ description: String) {
-        self.description = description
     }
 }

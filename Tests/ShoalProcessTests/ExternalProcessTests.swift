@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import ShoalProcess
 import Testing
 
 /// The helper that the interop tests stand on: exit codes, signals, output, the timeout.
@@ -47,7 +48,7 @@ import Testing
     }
 
     @Test func aMissingProgramIsAnError() async throws {
-        await #expect(throws: ExternalProcessError.self) {
+        await #expect(throws: ProcessError.self) {
             try await ExternalProcess.run("shoal-no-such-program", [])
         }
     }
