@@ -15,11 +15,31 @@ enum DiskJob: Sendable {
     /// The most bytes read with one `pread`: consecutive blocks of a piece are read together, up to this.
     static let maxReadRun = 1 << 20
 
-    /// Runs a batch in order on the calling thread (a thread-pool thread, never the event loop). Consecutive
-    /// reads of one piece become one read into one buffer, which each block then slices without copying.
-    static func run(_ batch: [DiskJob], hasher: IncrementalPieceHasher) throws(StorageError) -> [DiskResult] {
+    /// What a batch did: the results of the jobs that ran, in order, and the error that stopped it, if one
+    /// did (the jobs after it did not run; those before it keep their results, so that blocks written before
+    /// a disk error still count).
+    struct Outcome {
         var results: [DiskResult] = []
-        results.reserveCapacity(batch.count)
+        var failure: StorageError?
+    }
+
+    /// Runs a batch in order on the calling thread (a thread-pool thread, never the event loop), up to the
+    /// first job that fails. Consecutive reads of one piece become one read into one buffer, which each
+    /// block then slices without copying.
+    static func run(_ batch: [DiskJob], hasher: IncrementalPieceHasher) -> Outcome {
+        var outcome = Outcome()
+        outcome.results.reserveCapacity(batch.count)
+        do throws(StorageError) {
+            try run(batch, hasher: hasher, into: &outcome.results)
+        } catch {
+            outcome.failure = error
+        }
+        return outcome
+    }
+
+    private static func run(_ batch: [DiskJob], hasher: IncrementalPieceHasher, into results: inout [DiskResult])
+        throws(StorageError)
+    {
         var index = batch.startIndex
         while index < batch.endIndex {
             switch batch[index] {
@@ -62,7 +82,6 @@ enum DiskJob: Sendable {
                 index = next
             }
         }
-        return results
     }
 }
 

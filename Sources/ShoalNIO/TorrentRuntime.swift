@@ -37,6 +37,9 @@ public final class TorrentRuntime: Sendable {
         var unwrittenBytes = 0
         /// Reading from peers is paused until the disk catches up.
         var readsPaused = false
+        /// A write failed: no write or read runs any more, the pieces whose writes all landed are still
+        /// hashed (and verified), then the torrent stops with this error.
+        var writeFailure: StorageError?
     }
 
     /// Received blocks waiting for the disk, in bytes, at which reading from peers pauses (the kernel's socket
@@ -227,28 +230,44 @@ public final class TorrentRuntime: Sendable {
     }
 
     private func runNextBatch(of lane: DiskLane.Name) {
-        let stopped = state.value.stopped
+        let halted = state.value.stopped || (state.value.writeFailure != nil && lane != .hashes)
         let batch = withLane(lane) { lane -> [DiskJob] in
-            let batch = stopped ? [] : lane.queued
+            let batch = halted ? [] : lane.queued
             lane.queued = []
             lane.running = !batch.isEmpty
             return batch
         }
         guard !batch.isEmpty else { return }
         let hasher = self.hasher
-        let future = threadPool.runIfActive(eventLoop: eventLoop) { () throws -> [DiskResult] in
-            try DiskJob.run(batch, hasher: hasher)
-        }
+        let future = threadPool.runIfActive(eventLoop: eventLoop) { DiskJob.run(batch, hasher: hasher) }
         future.whenComplete { result in
             switch result {
-            case .success(let results):
-                self.finished(results)
+            case .success(let outcome):
+                self.finished(outcome.results)
+                if let failure = outcome.failure {
+                    // A failed write leaves the hashes already due to finish (what was written is kept and
+                    // verified); a failed hash or read stops the torrent at once.
+                    guard lane == .writes else {
+                        self.withLane(lane) { $0.running = false }
+                        self.fail(failure)
+                        return
+                    }
+                    if self.state.value.writeFailure == nil { self.state.value.writeFailure = failure }
+                }
                 self.runNextBatch(of: lane)
+                self.failOnceHashesAreDone()
             case .failure(let error):
                 self.withLane(lane) { $0.running = false }
                 self.fail(error as? StorageError ?? StorageError(code: .ioError, message: "\(error)"))
             }
         }
+    }
+
+    /// After a failed write, stops the torrent once the hashes lane has nothing left to do.
+    private func failOnceHashesAreDone() {
+        guard let failure = state.value.writeFailure, !state.value.hashes.running, state.value.hashes.queued.isEmpty
+        else { return }
+        fail(failure)
     }
 
     private func withLane<Result>(_ name: DiskLane.Name, _ body: (inout DiskLane) -> Result) -> Result {

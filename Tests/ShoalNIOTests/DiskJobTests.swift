@@ -57,7 +57,7 @@ struct DiskJobTests {
         }
         hashes += [.hash(0), .hash(2)]
         // The writes lane, then the hashes lane (the runtime asks for a piece's hash once its writes are done).
-        let results = try DiskJob.run(batch, hasher: hasher) + DiskJob.run(hashes, hasher: hasher)
+        let results = DiskJob.run(batch, hasher: hasher).results + DiskJob.run(hashes, hasher: hasher).results
         #expect(results.count == 18)
         var digests: [Int: Digest20] = [:]
         var written = 0
@@ -77,6 +77,29 @@ struct DiskJobTests {
     }
 
     /// Consecutive reads of a piece are read together; every peer gets exactly its block.
+    /// A write that fails stops its batch there: the jobs before it keep their results (blocks written before
+    /// a disk error still count towards their pieces), those after it do not run, and the error says why.
+    @Test func aFailedWriteKeepsWhatRanBeforeIt() throws {
+        let fixture = try Fixture(pieces: 2)
+        defer { fixture.remove() }
+        let storage = PieceStorage(layout: fixture.layout, directory: fixture.directory)
+        let hasher = IncrementalPieceHasher(storage: storage)
+        let outside = Block(piece: 7, offset: 0, length: 16384)
+        let batch: [DiskJob] = [
+            .write(fixture.block(0, 0), fixture.data(fixture.block(0, 0))),
+            .write(fixture.block(0, 1), fixture.data(fixture.block(0, 1))),
+            .write(outside, fixture.data(fixture.block(0, 2))),
+            .write(fixture.block(0, 2), fixture.data(fixture.block(0, 2))),
+        ]
+        let outcome = DiskJob.run(batch, hasher: hasher)
+        let written = outcome.results.compactMap { result -> Block? in
+            if case .written(let block) = result { return block }
+            return nil
+        }
+        #expect(written == [fixture.block(0, 0), fixture.block(0, 1)])
+        #expect(outcome.failure != nil)
+    }
+
     @Test func readsComeBackAsTheirBlocks() throws {
         let fixture = try Fixture(pieces: 3)
         defer { fixture.remove() }
@@ -85,13 +108,13 @@ struct DiskJobTests {
         for piece in 0..<3 {
             for index in 0..<4 { writes.append(.write(fixture.block(piece, index), fixture.data(fixture.block(piece, index)))) }
         }
-        _ = try DiskJob.run(writes, hasher: hasher)
+        #expect(DiskJob.run(writes, hasher: hasher).failure == nil)
         let asked: [(PeerKey, Block)] = [
             (PeerKey(1), fixture.block(0, 1)), (PeerKey(1), fixture.block(0, 2)), (PeerKey(2), fixture.block(0, 3)),
             (PeerKey(1), fixture.block(1, 0)), (PeerKey(2), fixture.block(2, 3)), (PeerKey(2), fixture.block(2, 0)),
             (PeerKey(1), fixture.block(2, 1)),
         ]
-        let results = try DiskJob.run(asked.map { .read($0.0, $0.1) }, hasher: hasher)
+        let results = DiskJob.run(asked.map { .read($0.0, $0.1) }, hasher: hasher).results
         #expect(results.count == asked.count)
         for (result, (key, block)) in zip(results, asked) {
             guard case .read(let readKey, let readBlock, let data) = result else {
