@@ -18,7 +18,7 @@ extension DistributionReport {
     /// Writes `distribution.csv`, `distribution.md`, `distribution.svg` and, when `converter` manages,
     /// `distribution.png` into `directory`, which is created if needed. A PNG left there by an earlier run is
     /// removed first, so that it cannot pass for this one's.
-    public func write(to directory: URL, converter: SVGConverter = SVGConverter()) async throws -> WrittenFiles {
+    public func write(to directory: URL, converter: SVGConverter = SVGConverter()) throws -> WrittenFiles {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let csvURL = directory.appendingPathComponent(Self.csvFileName)
         let markdownURL = directory.appendingPathComponent(Self.markdownFileName)
@@ -28,7 +28,7 @@ extension DistributionReport {
         try Data(markdown.utf8).write(to: markdownURL, options: .atomic)
         try Data(svg().utf8).write(to: svgURL, options: .atomic)
         if FileManager.default.fileExists(atPath: pngURL.path) { try FileManager.default.removeItem(at: pngURL) }
-        let outcome = await converter.convert(svg: svgURL, to: pngURL)
+        let outcome = converter.convert(svg: svgURL, to: pngURL)
         var paths = [csvURL, markdownURL, svgURL]
         if outcome.didConvert { paths.append(pngURL) }
         return WrittenFiles(paths: paths, png: outcome)

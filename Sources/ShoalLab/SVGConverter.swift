@@ -65,12 +65,12 @@ public struct SVGConverter: Sendable {
 
     /// Writes the PNG rendering of the SVG file `svg` to `png`, trying each tool present in turn. A file a
     /// tool left at `png` without the PNG signature is removed.
-    public func convert(svg: URL, to png: URL) async -> Outcome {
+    public func convert(svg: URL, to png: URL) -> Outcome {
         var failures: [String] = []
         for tool in tools {
             guard let path = ExternalProcess.locate(tool.name) else { continue }
             try? FileManager.default.removeItem(at: png)
-            let problem = await run(path, tool.arguments(svg.path, png.path))
+            let problem = run(path, tool.arguments(svg.path, png.path))
             if problem == nil, Self.startsWithPNGSignature(png) { return .converted(tool: tool.name) }
             try? FileManager.default.removeItem(at: png)
             failures.append("\(tool.name): \(problem ?? "wrote no PNG")")
@@ -86,12 +86,13 @@ public struct SVGConverter: Sendable {
         return [UInt8](head) == pngSignature
     }
 
-    /// Runs the program at `path`, at most `timeout`; nil when it exited with status 0, otherwise what went
-    /// wrong, with the first line of its standard error.
-    private func run(_ path: String, _ arguments: [String]) async -> String? {
+    /// Runs the program at `path`, at most `timeout`, blocking this thread (so that the timeout holds however
+    /// busy the concurrency pool is); nil when it exited with status 0, otherwise what went wrong, with the
+    /// first line of its standard error.
+    private func run(_ path: String, _ arguments: [String]) -> String? {
         let outcome: ProcessOutcome
         do {
-            outcome = try await ExternalProcess.run(path, arguments, timeout: timeout)
+            outcome = try ExternalProcess.runBlocking(path, arguments, timeout: timeout)
         } catch {
             return "cannot start: \(error)"
         }

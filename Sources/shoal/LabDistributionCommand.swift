@@ -129,7 +129,7 @@ struct LabDistributionCommand: AsyncParsableCommand {
             notes.append("Client-server simulated up to N = \(clientServerMax) (--client-server-max).")
         }
         let report = DistributionReport(measurements: measurements, bounds: bounds, runsPerSize: runs, notes: notes)
-        let written = try await report.write(to: URL(fileURLWithPath: out))
+        let written = try report.write(to: URL(fileURLWithPath: out))
         print("")
         print(report.markdown)
         for path in written.paths { print("Wrote \(path.path)") }

@@ -16,10 +16,10 @@ import Testing
     static let renderers = SVGConverter(tools: [.rsvgConvert, .magick])
 
     @Test(.enabled(if: renderers.isAvailable, "needs rsvg-convert (librsvg2-bin) or ImageMagick's magick on PATH"))
-    func writesAllFourFilesWithAPNG() async throws {
+    func writesAllFourFilesWithAPNG() throws {
         let directory = Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory.deletingLastPathComponent()) }
-        let written = try await DistributionReportFixtures.realistic().write(to: directory, converter: Self.renderers)
+        let written = try DistributionReportFixtures.realistic().write(to: directory, converter: Self.renderers)
         #expect(written.png.didConvert, "\(written.png)")
         #expect(written.paths.map(\.lastPathComponent) == ["distribution.csv", "distribution.md", "distribution.svg", "distribution.png"])
         let png = directory.appendingPathComponent("distribution.png")
@@ -29,14 +29,14 @@ import Testing
     }
 
     /// No converter: three files, no PNG, no error; a stale PNG from an earlier run is gone.
-    @Test func noConverterMeansNoPNG() async throws {
+    @Test func noConverterMeansNoPNG() throws {
         let directory = Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory.deletingLastPathComponent()) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let stale = directory.appendingPathComponent("distribution.png")
         try Data(SVGConverter.pngSignature).write(to: stale)
         let absent = SVGConverter(tools: [SVGConverter.Tool(name: "shoal-no-such-converter") { _, _ in [] }])
-        let written = try await DistributionReportFixtures.realistic().write(to: directory, converter: absent)
+        let written = try DistributionReportFixtures.realistic().write(to: directory, converter: absent)
         #expect(written.png == .noConverter)
         #expect(written.paths.count == 3)
         for path in written.paths { #expect(FileManager.default.fileExists(atPath: path.path)) }
@@ -45,7 +45,7 @@ import Testing
 
     /// A converter that fails, one that writes something other than a PNG, and one that hangs past its
     /// timeout are each reported, and leave no PNG behind; the next tool is still tried.
-    @Test func failingConvertersAreReported() async throws {
+    @Test func failingConvertersAreReported() throws {
         let directory = Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory.deletingLastPathComponent()) }
         let failing = SVGConverter.Tool(name: "false") { _, _ in [] }
@@ -54,7 +54,7 @@ import Testing
         let converter = SVGConverter(tools: [failing, copying, hanging], timeout: .milliseconds(300))
         let clock = ContinuousClock()
         let start = clock.now
-        let written = try await DistributionReportFixtures.realistic().write(to: directory, converter: converter)
+        let written = try DistributionReportFixtures.realistic().write(to: directory, converter: converter)
         #expect(clock.now - start < .seconds(10))
         guard case .failed(let reasons) = written.png else {
             Issue.record("expected failures, got \(written.png)")
