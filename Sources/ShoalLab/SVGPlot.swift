@@ -138,24 +138,23 @@ struct SVGPlot: Sendable {
             extra: "transform=\"translate(\(out.number(22)) \(out.number(middle))) rotate(-90)\"")
     }
 
+    /// Grid lines across the plot at the inner ticks of both axes.
+    private func drawGridLines(_ out: inout SVGWriter, _ layout: Layout, x xTicks: [Double], y yTicks: [Double], color: String) {
+        let (x, y) = (layout.x, layout.y)
+        out.line("<g stroke=\"\(color)\" stroke-width=\"1\">")
+        for tick in xTicks where tick > x.lower && tick < x.upper {
+            out.segment(x.position(of: tick), layout.top, x.position(of: tick), layout.bottom)
+        }
+        for tick in yTicks where tick > y.lower && tick < y.upper {
+            out.segment(layout.left, y.position(of: tick), layout.right, y.position(of: tick))
+        }
+        out.line("</g>")
+    }
+
     private func drawGridAndTicks(_ out: inout SVGWriter, _ layout: Layout) {
         let (x, y) = (layout.x, layout.y)
-        out.line("<g stroke=\"#f0f0f0\" stroke-width=\"1\">")
-        for tick in x.minorTicks where tick > x.lower && tick < x.upper {
-            out.segment(x.position(of: tick), layout.top, x.position(of: tick), layout.bottom)
-        }
-        for tick in y.minorTicks where tick > y.lower && tick < y.upper {
-            out.segment(layout.left, y.position(of: tick), layout.right, y.position(of: tick))
-        }
-        out.line("</g>")
-        out.line("<g stroke=\"#d9d9d9\" stroke-width=\"1\">")
-        for tick in x.majorTicks where tick > x.lower && tick < x.upper {
-            out.segment(x.position(of: tick), layout.top, x.position(of: tick), layout.bottom)
-        }
-        for tick in y.majorTicks where tick > y.lower && tick < y.upper {
-            out.segment(layout.left, y.position(of: tick), layout.right, y.position(of: tick))
-        }
-        out.line("</g>")
+        drawGridLines(&out, layout, x: x.minorTicks, y: y.minorTicks, color: "#f0f0f0")
+        drawGridLines(&out, layout, x: x.majorTicks, y: y.majorTicks, color: "#d9d9d9")
 
         out.line("<g stroke=\"black\" stroke-width=\"1\">")
         for tick in x.majorTicks { out.segment(x.position(of: tick), layout.bottom, x.position(of: tick), layout.bottom + 6) }

@@ -35,7 +35,8 @@ extension Simulation {
             execute(actions, on: end.node)
             wake(end.node)
         case .refused(let node, let key):
-            guard nodes[node].online, nodes[node].connections.removeValue(forKey: key) != nil else { return }
+            guard nodes[node].online else { return }
+            nodes[node].connections[key] = nil
             execute(nodes[node].machine.connectionFailed(key, now: now), on: node)
         case .closed(let connection, let side):
             peerClosed(connection, side: side)

@@ -23,7 +23,6 @@ extension Simulation {
         guard let target = nodeByAddress[address], target != node else {
             // Nobody listens there: the dial times out as NIO's connect would (10 s).
             queue.schedule(.refused(node: node, key: key), at: now + .seconds(10))
-            nodes[node].connections[key] = -1
             return
         }
         let connection = nextConnection
@@ -97,7 +96,7 @@ extension Simulation {
 
     /// Bytes the engine wrote to a connection: they wait for the node's upload link.
     func send(_ bytes: ByteBuffer, from node: Int, key: PeerKey) {
-        guard let connection = nodes[node].connections[key], connection >= 0,
+        guard let connection = nodes[node].connections[key],
             let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.key == key }),
             connections[connection]!.ends[side].open, bytes.readableBytes > 0
         else { return }
