@@ -53,6 +53,8 @@ public final class TorrentRuntime: Sendable {
     private let threadPool: NIOThreadPool
     private let storage: PieceStorage
     private let hasher: IncrementalPieceHasher
+    /// Buffers of the reads lane (which runs one batch at a time, so one batch uses the pool at a time).
+    private let readBuffers = ReadBufferPool()
     private let state: NIOLoopBoundBox<State>
     private let report: @Sendable (Report) -> Void
 
@@ -71,6 +73,12 @@ public final class TorrentRuntime: Sendable {
     /// Read buffers grow to 1 MiB for a fast peer (NIO's default stops at 64 KiB): fewer reads, fewer passes
     /// through the state machine, and fewer messages cut in two by the end of a read (only those are copied).
     static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16384, maximum: 1 << 20)
+
+    /// Reads per readable event, which is also how many read buffers a channel keeps for reuse (NIO pools
+    /// `maxMessagesPerRead` of them, 4 by default). Received blocks hold their read buffer until they are
+    /// written and hashed, up to ``unwrittenHighWater`` of them: with 4 pooled buffers nearly every read
+    /// allocated, faulted in and zeroed a fresh megabyte.
+    static let receiveBuffersPooled: UInt = 16
 
     /// The monotonic clock as the cores count time.
     static func now() -> Instant {
@@ -239,7 +247,10 @@ public final class TorrentRuntime: Sendable {
         }
         guard !batch.isEmpty else { return }
         let hasher = self.hasher
-        let future = threadPool.runIfActive(eventLoop: eventLoop) { DiskJob.run(batch, hasher: hasher) }
+        let readBuffers = self.readBuffers
+        let future = threadPool.runIfActive(eventLoop: eventLoop) {
+            DiskJob.run(batch, hasher: hasher, readBuffers: readBuffers)
+        }
         future.whenComplete { result in
             switch result {
             case .success(let outcome):
@@ -310,6 +321,7 @@ public final class TorrentRuntime: Sendable {
             .connectTimeout(.seconds(10))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: Self.receiveAllocator)
+            .channelOption(.maxMessagesPerRead, value: Self.receiveBuffersPooled)
         let future: EventLoopFuture<any Channel>
         do {
             future = bootstrap.connect(to: try address.socketAddress)
