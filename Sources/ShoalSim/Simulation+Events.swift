@@ -38,6 +38,7 @@ extension Simulation {
             guard nodes[node].online else { return }
             nodes[node].connections[key] = nil
             execute(nodes[node].machine.connectionFailed(key, now: now), on: node)
+            wake(node)
         case .closed(let connection, let side):
             peerClosed(connection, side: side)
         case .disk(let node, let results):
@@ -108,31 +109,31 @@ extension Simulation {
 
     // MARK: - Time
 
-    /// Ticks a node with connections every `tickInterval`; one with none sleeps until a dial is due.
+    /// Ticks a node when its engine next has something to do (``TorrentStateMachine/nextTickDeadline(now:)``:
+    /// a wire timer, the rechoke, a dial), but not sooner than `tickInterval` after now; a node with nothing
+    /// due sleeps until an event wakes it.
     func scheduleTick(_ node: Int) {
-        guard nodes[node].online, nodes[node].nextTick == nil else { return }
-        let next: Instant
-        if nodes[node].machine.connectedPeers == 0 && nodes[node].machine.pendingDials == 0 {
-            guard let due = nodes[node].machine.nextDialTime else { return }
-            next = max(now + configuration.tickInterval, due)
-        } else {
-            next = now + configuration.tickInterval
-        }
+        guard nodes[node].online, nodes[node].nextTick == nil, let next = tickTime(node) else { return }
         nodes[node].nextTick = next
         queue.schedule(.tick(node: node), at: next)
     }
 
-    /// Something happened to a node that may have ended its sleep.
+    /// Something happened to a node that may bring its next tick forward (peers learnt, a connection opened
+    /// or closed).
     func wake(_ node: Int) {
+        guard nodes[node].online else { return }
         guard let tick = nodes[node].nextTick else {
             scheduleTick(node)
             return
         }
-        let soon = now + configuration.tickInterval
-        if tick > soon {
-            nodes[node].nextTick = soon
-            queue.schedule(.tick(node: node), at: soon)
+        if let next = tickTime(node), next < tick {
+            nodes[node].nextTick = next
+            queue.schedule(.tick(node: node), at: next)
         }
+    }
+
+    private func tickTime(_ node: Int) -> Instant? {
+        nodes[node].machine.nextTickDeadline(now: now).map { max(now + configuration.tickInterval, $0) }
     }
 
     // MARK: - Carrying out actions
@@ -140,6 +141,7 @@ extension Simulation {
     func execute(_ actions: [TorrentAction], on node: Int) {
         guard nodes[node].online else { return }
         var disk: [DiskResult] = []
+        var closedAny = false
         for action in actions {
             switch action {
             case .connect(let key, let address):
@@ -151,6 +153,7 @@ extension Simulation {
                     let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.key == key })
                 else { continue }
                 closeEnd(connection, side: side)
+                closedAny = true
             case .ban(let address):
                 nodes[node].report.bans.append(address)
             case .write(let block, let data):
@@ -170,5 +173,6 @@ extension Simulation {
             }
         }
         if !disk.isEmpty { queue.schedule(.disk(node: node, disk), at: now + configuration.diskLatency) }
+        if closedAny { wake(node) }
     }
 }

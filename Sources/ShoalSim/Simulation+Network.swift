@@ -90,16 +90,25 @@ extension Simulation {
         guard nodes[end.node].online, let key = end.key, nodes[end.node].connections.removeValue(forKey: key) != nil
         else { return }
         execute(nodes[end.node].machine.connectionClosed(key, now: now), on: end.node)
+        wake(end.node)
     }
 
     // MARK: - Moving bytes
 
-    /// Bytes the engine wrote to a connection: they wait for the node's upload link.
+    /// Bytes the engine wrote to a connection: they wait for the node's upload link. A control message
+    /// (at most ``Configuration/controlMessageLimit`` bytes: a `have`, a few requests) on a connection with
+    /// nothing waiting goes straight on to the network, taking no share of the link: its bytes are a
+    /// rounding error beside the blocks, and most messages of a large swarm are `have`s, which would
+    /// otherwise cost two events each.
     func send(_ bytes: ByteBuffer, from node: Int, key: PeerKey) {
         guard let connection = nodes[node].connections[key],
             let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.key == key }),
             connections[connection]!.ends[side].open, bytes.readableBytes > 0
         else { return }
+        if !connections[connection]!.ends[side].sending && bytes.readableBytes <= configuration.controlMessageLimit {
+            transmit(bytes, over: ConnectionEnd(connection: connection, side: side), from: node)
+            return
+        }
         connections[connection]!.ends[side].outbound.append(bytes)
         guard !connections[connection]!.ends[side].sending else { return }
         advanceUplink(node)
@@ -182,21 +191,33 @@ extension Simulation {
         }
         for flow in finished {
             let end = flow.end
-            nodes[node].report.bytesSent += Int64(flow.chunk.readableBytes)
-            guard let state = connections[end.connection] else { continue }
+            guard connections[end.connection] != nil else {
+                nodes[node].report.bytesSent += Int64(flow.chunk.readableBytes)
+                continue
+            }
             connections[end.connection]!.ends[end.side].sending = false
-            guard state.ends[end.side].open, state.ends[1 - end.side].open else { continue }
-            let receiver = state.ends[1 - end.side].node
-            let arrival = now + delay(from: node, to: receiver)
-            var deliverAt =
-                max(arrival, nodes[receiver].downlinkFreeAt)
-                + SimLink.transmissionTime(flow.chunk.readableBytes, rate: nodes[receiver].link.download)
-            nodes[receiver].downlinkFreeAt = deliverAt
-            deliverAt = max(deliverAt, state.ends[1 - end.side].lastDelivery)
-            connections[end.connection]!.ends[1 - end.side].lastDelivery = deliverAt
-            queue.schedule(.deliver(connection: end.connection, side: 1 - end.side, flow.chunk), at: deliverAt)
-            if !state.ends[end.side].outbound.isEmpty { startChunk(end, on: node) }
+            transmit(flow.chunk, over: end, from: node)
+            if connections[end.connection].map({ !$0.ends[end.side].outbound.isEmpty }) ?? false {
+                startChunk(end, on: node)
+            }
         }
         scheduleUplink(node)
+    }
+
+    /// Bytes that left the node's upload link: they cross the network and the receiver's download link,
+    /// behind what that link already has to take in, and after what the connection delivered before.
+    private func transmit(_ bytes: ByteBuffer, over end: ConnectionEnd, from node: Int) {
+        nodes[node].report.bytesSent += Int64(bytes.readableBytes)
+        guard let state = connections[end.connection], state.ends[end.side].open, state.ends[1 - end.side].open
+        else { return }
+        let receiver = state.ends[1 - end.side].node
+        let arrival = now + delay(from: node, to: receiver)
+        var deliverAt =
+            max(arrival, nodes[receiver].downlinkFreeAt)
+            + SimLink.transmissionTime(bytes.readableBytes, rate: nodes[receiver].link.download)
+        nodes[receiver].downlinkFreeAt = deliverAt
+        deliverAt = max(deliverAt, state.ends[1 - end.side].lastDelivery)
+        connections[end.connection]!.ends[1 - end.side].lastDelivery = deliverAt
+        queue.schedule(.deliver(connection: end.connection, side: 1 - end.side, bytes), at: deliverAt)
     }
 }

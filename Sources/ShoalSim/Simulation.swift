@@ -21,8 +21,8 @@ public final class Simulation {
         /// Everything random in a run (peer ids, the engines' seeds, the directory's samples, loss and
         /// jitter) comes from this.
         public var seed: UInt64
-        /// How often a busy peer's engine is given the time (the NIO runtime ticks every 250 ms). A peer with
-        /// no connection sleeps until its next dial is due.
+        /// The least time between two ticks of a peer's engine (the NIO runtime ticks every 250 ms). A peer is
+        /// ticked when its engine next has something due (a timer, the rechoke, a dial), no sooner.
         public var tickInterval: Interval
         public var hashing: SimStorage.Hashing
         /// Time a disk takes for a batch of writes, reads or hashes.
@@ -35,11 +35,15 @@ public final class Simulation {
         public var retransmissionTimeout: Interval
         /// Bytes a link sends for one connection before it turns to the next one.
         public var chunkSize: Int
+        /// Messages up to this size, sent while their connection has nothing waiting, skip the upload
+        /// link's sharing (0: every byte shares the link).
+        public var controlMessageLimit: Int
 
         public init(
             seed: UInt64, tickInterval: Interval = .milliseconds(250), hashing: SimStorage.Hashing = .shortcut,
             diskLatency: Interval = .zero, announceWant: Int = 50, reannounceInterval: Interval? = .seconds(1800),
-            retransmissionTimeout: Interval = .milliseconds(200), chunkSize: Int = PieceGeometry.blockLength + 13
+            retransmissionTimeout: Interval = .milliseconds(200), chunkSize: Int = PieceGeometry.blockLength + 13,
+            controlMessageLimit: Int = 64
         ) {
             self.seed = seed
             self.tickInterval = tickInterval
@@ -49,6 +53,7 @@ public final class Simulation {
             self.reannounceInterval = reannounceInterval
             self.retransmissionTimeout = retransmissionTimeout
             self.chunkSize = chunkSize
+            self.controlMessageLimit = controlMessageLimit
         }
     }
 

@@ -202,6 +202,15 @@ public struct ConnectionPlanner: Sendable {
         return earliest
     }
 
+    /// When ``dialsDue(now:)`` could next return something: ``nextWakeup`` while the limits leave room
+    /// for a dial, nil while they do not (only a closed connection or a finished dial makes room).
+    public var nextDialTime: Instant? {
+        guard connectingCount + connectedCount < limits.maxConnections, connectingCount < limits.maxHalfOpen else {
+            return nil
+        }
+        return nextWakeup
+    }
+
     /// Counts for reports.
     public var connectedPeers: Int { connectedCount }
     public var pendingDials: Int { connectingCount }

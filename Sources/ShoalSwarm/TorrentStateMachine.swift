@@ -32,7 +32,7 @@ public struct TorrentStateMachine: Sendable {
 
         public init(
             infoHash: Digest20, peerID: PeerID, geometry: PieceGeometry, pieceHashes: [UInt8],
-            connections: ConnectionPlanner.Limits = .init(), choker: Choker.Configuration = .init(),
+            connections: ConnectionPlanner.Limits = .init(), choker: Choker.Configuration? = nil,
             picker: PiecePicker.Configuration = .init(), queueDepth: RequestQueueDepth = .init(),
             maxBadPieces: Int = 2, uploadRateLimit: Int64? = nil, downloadRateLimit: Int64? = nil,
             piecePriorities: [PiecePriority]? = nil, seed: UInt64 = 0
@@ -42,7 +42,8 @@ public struct TorrentStateMachine: Sendable {
             self.geometry = geometry
             self.pieceHashes = pieceHashes
             self.connections = connections
-            self.choker = choker
+            // A seed's round-robin share is 20 pieces, as libtorrent's `seeding_piece_quota`.
+            self.choker = choker ?? Choker.Configuration(seedingQuota: 20 * Int64(geometry.pieceLength))
             self.picker = picker
             self.queueDepth = queueDepth
             self.maxBadPieces = maxBadPieces
@@ -130,9 +131,28 @@ public struct TorrentStateMachine: Sendable {
     public var connectedPeers: Int { peers.count }
     /// Dials under way.
     public var pendingDials: Int { dialling.count }
-    /// When a known peer may next be dialled (nil: none waits). A runtime that lets an idle torrent sleep
-    /// (the simulator) wakes it then.
-    public var nextDialTime: Instant? { planner.nextWakeup }
+    /// When a known peer may next be dialled (nil: none waits, or the connection limits leave no room).
+    public var nextDialTime: Instant? { planner.nextDialTime }
+
+    /// When ``tick(now:)`` next has something to do (nil: nothing until another event): a peer's wire timer
+    /// (handshake, keep-alive, inactivity, snubbing, a cancelled request's answer), the rechoke, a dial that
+    /// may come due; while uploads wait for tokens or downloads are rate-limited, every tick. A runtime may
+    /// tick more often (the NIO runtime ticks every 250 ms); the simulator ticks only then, so that a swarm
+    /// of thousands does not visit every connection of every peer each simulated second. Events only move
+    /// this later, except those that add peers or connections, after which a runtime should ask again.
+    public func nextTickDeadline(now: Instant) -> Instant? {
+        if !uploadWaiting.isEmpty || configuration.downloadRateLimit != nil { return now }
+        var deadline = planner.nextDialTime
+        func consider(_ instant: Instant?) {
+            guard let instant else { return }
+            deadline = min(deadline ?? instant, instant)
+        }
+        if !peers.isEmpty { consider(nextRechoke ?? now) }
+        for index in peers.values.indices {
+            consider(peers.values[index].machine.nextDeadline)
+        }
+        return deadline
+    }
 
     // MARK: - Connections
 
@@ -611,10 +631,20 @@ public struct TorrentStateMachine: Sendable {
             withPeer(key) { $0.requestLimit = handshake.requestQueueLength }
         case .peerInterested:
             guard peers.keys.contains(key) else { return }
-            // A free slot need not wait for the next rechoke.
+            // A free slot need not wait for the next rechoke: the peer takes it at once (as in libtorrent),
+            // and the next rechoke ranks it with the others. (A full rechoke here ran for nearly every change
+            // of interest in a busy swarm.) Only a peer that has given as much as it got: one that takes more
+            // (a free-rider, after its first turn) waits for the rechoke, which ranks it behind the givers.
             var unchoked = 0
             for index in peers.indices where !peers.values[index].machine.amChoking { unchoked += 1 }
-            if unchoked < configuration.choker.regularSlots { rechoke(now: now, into: &sink) }
+            guard unchoked < configuration.choker.regularSlots, let stats = stats(of: key, now: now),
+                stats.balance >= 0, !choker.isSnubbed(stats, now: now)
+            else { return }
+            let change = withPeer(key) { peer in
+                peer.unchokedSince = now
+                return peer.machine.unchoke(now: now)
+            }
+            if let wire = change { perform(wire, for: key, now: now, into: &sink) }
         case .snubbed:
             guard peers.keys.contains(key) else { return }
             // Nothing came for a minute although blocks were asked: cancel them so that other peers can
@@ -710,17 +740,22 @@ public struct TorrentStateMachine: Sendable {
         return missing >= batch ? (missing, peer.pieces, rate, outstanding == 0) : nil
     }
 
-    private mutating func rechoke(now: Instant, into sink: inout ActionSink) {
-        nextRechoke = now + configuration.choker.rechokeInterval
-        let stats = sortedPeerKeys().compactMap { key -> PeerStats? in
-            guard let peer = peers[key] else { return nil }
-            return PeerStats(
+    /// What the choker weighs of a peer.
+    private mutating func stats(of key: PeerKey, now: Instant) -> PeerStats? {
+        withPeer(key) { peer in
+            PeerStats(
                 key: key, isInterested: peer.machine.peerInterested, amInterested: peer.machine.amInterested,
                 downloadRate: peer.received.rate(now: now), uploadRate: peer.sent.rate(now: now),
                 connectedSince: peer.connectedSince, lastBlockReceived: peer.lastBlockReceived,
-                unchokedSince: peer.unchokedSince, bytesSent: peer.sent.totalBytes)
+                unchokedSince: peer.unchokedSince, bytesSent: peer.sent.totalBytes,
+                bytesReceived: peer.received.totalBytes)
         }
-        let decision = choker.rechoke(peers: stats, now: now, seeding: isFinished, random: &random)
+    }
+
+    private mutating func rechoke(now: Instant, into sink: inout ActionSink) {
+        nextRechoke = now + configuration.choker.rechokeInterval
+        let candidates = sortedPeerKeys().compactMap { stats(of: $0, now: now) }
+        let decision = choker.rechoke(peers: candidates, now: now, seeding: isFinished, random: &random)
         for (keys, unchoke) in [(decision.newlyChoked, false), (decision.newlyUnchoked, true)] {
             for key in keys {
                 let change = withPeer(key) { peer in

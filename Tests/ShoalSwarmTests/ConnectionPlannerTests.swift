@@ -154,4 +154,21 @@ struct ConnectionPlannerTests {
         planner.add(addresses(20), source: .dht, now: at(0))
         #expect(planner.knownPeers == 5)
     }
+
+    @Test func noDialTimeWhileTheLimitsLeaveNoRoom() {
+        var planner = ConnectionPlanner(limits: .init(maxConnections: 2, maxHalfOpen: 1))
+        let peers = addresses(4)
+        planner.add(peers, source: .tracker, now: at(0))
+        #expect(planner.nextDialTime == at(0))
+        #expect(planner.dialsDue(now: at(0)) == [peers[0]])
+        #expect(planner.nextDialTime == nil, "the one half-open slot is taken")
+        _ = planner.connected(peers[0], incoming: false, now: at(1))
+        #expect(planner.nextDialTime == at(0), "the others are due, and there is room for one more")
+        let accepted = planner.connected(peers[3], incoming: true, now: at(2))
+        #expect(accepted)
+        #expect(planner.nextDialTime == nil, "full: two connected")
+        #expect(planner.nextWakeup == at(0), "still waiting to be dialled")
+        planner.disconnected(peers[3], misbehaved: false, now: at(3))
+        #expect(planner.nextDialTime == at(0))
+    }
 }
