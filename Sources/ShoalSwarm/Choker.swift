@@ -9,7 +9,8 @@ import ShoalCore
 /// - **while downloading (tit-for-tat)** gives the `regularSlots` (4) to the interested peers that send us
 ///   data fastest. A peer that sends us nothing for `snubTimeout` (60 s) while we are interested in it is
 ///   snubbing us and gets no regular slot (anti-snubbing); it can still win the optimistic one. Ties (at the
-///   start nobody has sent anything) keep currently unchoked peers, then fall at random.
+///   start nobody has sent anything; later, peers with nothing we want) keep currently unchoked peers, then
+///   go to the peer that gave us the most beyond what it got (a free-rider comes last), then fall at random.
 /// - **while seeding (round robin)** keeps unchoked peers until they have had their share (`seedingQuota`
 ///   bytes, or `seedingTimeQuota` unchoked), then hands their slot to the interested peer that has waited
 ///   longest since its last unchoke; among peers still within their share, the fastest to upload to rank
@@ -39,7 +40,8 @@ public struct Choker: Sendable {
         public var newPeerWeight: Int
         /// A peer that sends us nothing for this long while we are interested is snubbing us.
         public var snubTimeout: Interval
-        /// Seeding: bytes a peer gets before it yields its slot (libtorrent: 20 pieces; 5 MiB is 20 of 256 KiB).
+        /// Seeding: bytes a peer gets before it yields its slot (libtorrent: 20 pieces, which the torrent
+        /// engine sets; 5 MiB is 20 of 256 KiB).
         public var seedingQuota: Int64
         /// Seeding: time unchoked after which a peer yields its slot even short of `seedingQuota`.
         public var seedingTimeQuota: Interval
@@ -102,10 +104,12 @@ public struct Choker: Sendable {
     public mutating func rechoke(
         peers input: [PeerStats], now: Instant, seeding: Bool, random: inout some RandomNumberGenerator
     ) -> ChokeDecision {
-        var seen = Set<PeerKey>()
+        var seen = Set<PeerKey>(minimumCapacity: input.count)
         let peers = input.filter { seen.insert($0.key).inserted }
-        history = history.filter { seen.contains($0.key) }
-        optimistic = optimistic.filter { seen.contains($0.key) }
+        if history.keys.contains(where: { !seen.contains($0) }) { history = history.filter { seen.contains($0.key) } }
+        if optimistic.keys.contains(where: { !seen.contains($0) }) {
+            optimistic = optimistic.filter { seen.contains($0.key) }
+        }
         for peer in peers {
             if let since = peer.unchokedSince {
                 if history[peer.key]?.isUnchoked != true {
@@ -117,63 +121,84 @@ public struct Choker: Sendable {
             }
         }
 
-        let tieBreaks = Dictionary(uniqueKeysWithValues: peers.map { ($0.key, random.next()) })
+        let tieBreaks = peers.map { _ in random.next() }
         let kept = keepOptimistic(peers, now: now)
-        let contenders = peers.filter { !kept.contains($0.key) }
         let regular =
             seeding
-            ? rankForSeeding(contenders, now: now, tieBreaks: tieBreaks)
-            : rankForTrading(contenders, now: now, tieBreaks: tieBreaks)
-        let regularKeys = Set(regular.prefix(max(0, configuration.regularSlots)).map(\.key))
+            ? rankForSeeding(peers, excluding: kept, now: now, tieBreaks: tieBreaks)
+            : rankForTrading(peers, excluding: kept, now: now, tieBreaks: tieBreaks)
+        let regularKeys = Set(regular.prefix(max(0, configuration.regularSlots)).map { peers[$0].key })
         let chosen = chooseOptimistic(peers, kept: kept, regular: regularKeys, now: now, random: &random)
 
         let unchoked = regularKeys.union(chosen)
+        var newlyUnchoked: [PeerKey] = []
+        var newlyChoked: [PeerKey] = []
         for peer in peers {
-            if peer.isChoked, unchoked.contains(peer.key) {
+            if unchoked.contains(peer.key) {
+                guard peer.isChoked else { continue }
                 history[peer.key] = History(unchokedAt: now, sentAtUnchoke: peer.bytesSent, isUnchoked: true)
-            } else if !unchoked.contains(peer.key) {
+                newlyUnchoked.append(peer.key)
+            } else {
                 history[peer.key]?.isUnchoked = false
+                if !peer.isChoked { newlyChoked.append(peer.key) }
             }
         }
         lastRechoke = now
         return ChokeDecision(
-            unchoked: unchoked.sorted(),
-            optimistic: chosen.sorted(),
-            newlyUnchoked: peers.filter { $0.isChoked && unchoked.contains($0.key) }.map(\.key).sorted(),
-            newlyChoked: peers.filter { !$0.isChoked && !unchoked.contains($0.key) }.map(\.key).sorted()
-        )
+            unchoked: unchoked.sorted(), optimistic: chosen.sorted(), newlyUnchoked: newlyUnchoked.sorted(),
+            newlyChoked: newlyChoked.sorted())
     }
 
     // MARK: - Ranking
 
-    /// Tit-for-tat: interested peers that are not snubbing us, fastest to us first.
-    private func rankForTrading(_ peers: [PeerStats], now: Instant, tieBreaks: [PeerKey: UInt64]) -> [PeerStats] {
-        peers.filter { $0.isInterested && !isSnubbed($0, now: now) }.sorted { a, b in
+    /// Tit-for-tat: interested peers that are not snubbing us, fastest to us first (indices into `peers`).
+    /// Among equally fast ones (all at 0 at the start, or peers with nothing we want): peers unchoked now
+    /// first (a slot that keeps its peer keeps its request pipeline: rotating them lengthened the lab's
+    /// swarms by 7%), then the peer that gave us the most beyond what it got, so that a free-rider, which
+    /// only takes, comes last (a credit, as in eMule), then chance.
+    private func rankForTrading(
+        _ peers: [PeerStats], excluding kept: Set<PeerKey>, now: Instant, tieBreaks: [UInt64]
+    ) -> [Int] {
+        peers.indices.filter {
+            peers[$0].isInterested && !kept.contains(peers[$0].key) && !isSnubbed(peers[$0], now: now)
+        }.sorted { i, j in
+            let (a, b) = (peers[i], peers[j])
             if a.downloadRate != b.downloadRate { return a.downloadRate > b.downloadRate }
             if a.isChoked != b.isChoked { return !a.isChoked }
-            return (tieBreaks[a.key] ?? 0, a.key) < (tieBreaks[b.key] ?? 0, b.key)
+            if a.balance != b.balance { return a.balance > b.balance }
+            return (tieBreaks[i], a.key) < (tieBreaks[j], b.key)
         }
     }
 
     /// Round robin: interested peers within their share first, unchoked before choked; the unchoked by upload
-    /// rate, the choked by how long they have waited.
-    private func rankForSeeding(_ peers: [PeerStats], now: Instant, tieBreaks: [PeerKey: UInt64]) -> [PeerStats] {
-        func hadShare(_ peer: PeerStats) -> Bool {
-            guard let since = peer.unchokedSince else { return false }
-            let sent = peer.bytesSent - (history[peer.key]?.sentAtUnchoke ?? peer.bytesSent)
-            return sent >= configuration.seedingQuota || now - since >= configuration.seedingTimeQuota
+    /// rate, the choked by how long they have waited (indices into `peers`).
+    private func rankForSeeding(
+        _ peers: [PeerStats], excluding kept: Set<PeerKey>, now: Instant, tieBreaks: [UInt64]
+    ) -> [Int] {
+        struct Rank {
+            var index: Int
+            var hadShare: Bool
+            var lastUnchoke: Instant
         }
-        func lastUnchoke(_ peer: PeerStats) -> Instant {
-            history[peer.key]?.unchokedAt ?? Instant(nanoseconds: .min)
+        let ranks = peers.indices.compactMap { index -> Rank? in
+            let peer = peers[index]
+            guard peer.isInterested, !kept.contains(peer.key) else { return nil }
+            let history = history[peer.key]
+            var hadShare = false
+            if let since = peer.unchokedSince {
+                let sent = peer.bytesSent - (history?.sentAtUnchoke ?? peer.bytesSent)
+                hadShare = sent >= configuration.seedingQuota || now - since >= configuration.seedingTimeQuota
+            }
+            return Rank(index: index, hadShare: hadShare, lastUnchoke: history?.unchokedAt ?? Instant(nanoseconds: .min))
         }
-        return peers.filter(\.isInterested).sorted { a, b in
-            let (aDone, bDone) = (hadShare(a), hadShare(b))
-            if aDone != bDone { return !aDone }
+        return ranks.sorted { x, y in
+            let (a, b) = (peers[x.index], peers[y.index])
+            if x.hadShare != y.hadShare { return !x.hadShare }
             if a.isChoked != b.isChoked { return !a.isChoked }
             if !a.isChoked, a.uploadRate != b.uploadRate { return a.uploadRate > b.uploadRate }
-            if a.isChoked, lastUnchoke(a) != lastUnchoke(b) { return lastUnchoke(a) < lastUnchoke(b) }
-            return (tieBreaks[a.key] ?? 0, a.key) < (tieBreaks[b.key] ?? 0, b.key)
-        }
+            if a.isChoked, x.lastUnchoke != y.lastUnchoke { return x.lastUnchoke < y.lastUnchoke }
+            return (tieBreaks[x.index], a.key) < (tieBreaks[y.index], b.key)
+        }.map(\.index)
     }
 
     // MARK: - Optimistic unchoke

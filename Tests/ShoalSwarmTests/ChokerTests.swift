@@ -247,6 +247,29 @@ struct ChokerTests {
         #expect(bench.choker.nextRechoke(now: bench.now) == bench.now + .seconds(10))
     }
 
+    @Test func equalRatesGoToThePeerThatGaveMostBeyondWhatItGot() {
+        // Nobody sends now (peers with nothing we want) and all are choked: the peer that gave us the most
+        // beyond what it took wins; a free-rider, which only took, comes last.
+        var peers = ChokerBench.traders([0, 0, 0, 0])
+        for index in peers.indices { peers[index].amInterested = false }
+        peers[0].bytesSent = 1 << 20  // a free-rider: took 1 MiB, gave nothing
+        peers[1].bytesReceived = 3 << 20
+        peers[1].bytesSent = 1 << 20
+        peers[2].bytesReceived = 1 << 20
+        peers[3].bytesSent = 2 << 20
+        peers[3].bytesReceived = 2 << 20
+        for seed in 1...5 as ClosedRange<UInt64> {
+            var bench = ChokerBench(.init(regularSlots: 2, optimisticSlots: 0), peers: peers, seed: seed)
+            #expect(bench.rechoke().unchoked == [2, 3])
+            var three = ChokerBench(.init(regularSlots: 3, optimisticSlots: 0), peers: peers, seed: seed)
+            #expect(three.rechoke().unchoked == [2, 3, 4], "the free-rider still comes last")
+        }
+        // A faster peer still beats any balance.
+        peers[0].downloadRate = 10
+        var bench = ChokerBench(.init(regularSlots: 1, optimisticSlots: 0), peers: peers)
+        #expect(bench.rechoke().unchoked == [1])
+    }
+
     @Test func aPeerListedTwiceCountsOnce() {
         var bench = ChokerBench(peers: ChokerBench.traders([500, 400]))
         bench.peers.append(bench.peers[0])
