@@ -673,10 +673,16 @@ extension PeerConnection {
             }
         }
 
-        /// We completed and checked a piece: tell the peer (BEP 3 `have`). Before the handshake
-        /// it is only recorded (the bitfield we send will hold it).
+        /// We completed and checked a piece: tell the peer (BEP 3 `have`), unless it has the piece and
+        /// ``Configuration/sendsRedundantHaves`` is off. Before the handshake it is only recorded (the
+        /// bitfield we send will hold it).
         public mutating func announceHave(piece: UInt32, now: Instant) -> [PeerAction] {
             guard local.ourPieces?.set(Int(piece)) == true else { return [] }
+            if !configuration.sendsRedundantHaves, case .active = state,
+                active.unsafelyUnwrapped.peerPieces.has(piece)
+            {
+                return []
+            }
             return modifyActive(now: now) { _, output in output.send(.have(piece: piece)) }
         }
 
