@@ -101,52 +101,117 @@ public struct Choker: Sendable {
     ///   - peers: every connected peer of the torrent (a key listed twice counts once).
     ///   - seeding: true when we have every piece we want, so that only our upload matters.
     ///   - random: the source of tie-breaks and of the optimistic choice.
+    ///
+    /// A torrent rechokes each of its peers every 10 s, so a simulated swarm of thousands does this millions
+    /// of times: peers are handled by their index in `peers` (found by binary search when the keys come in
+    /// ascending order, as the torrent gives them), and the choker's dictionaries are read once per peer and
+    /// written only where something changes.
     public mutating func rechoke(
         peers input: [PeerStats], now: Instant, seeding: Bool, random: inout some RandomNumberGenerator
     ) -> ChokeDecision {
-        var seen = Set<PeerKey>(minimumCapacity: input.count)
-        let peers = input.filter { seen.insert($0.key).inserted }
-        if history.keys.contains(where: { !seen.contains($0) }) { history = history.filter { seen.contains($0.key) } }
-        if optimistic.keys.contains(where: { !seen.contains($0) }) {
-            optimistic = optimistic.filter { seen.contains($0.key) }
+        let peers = Self.unique(input)
+        let ascending = zip(peers, peers.dropFirst()).allSatisfy { $0.key < $1.key }
+        func index(of key: PeerKey) -> Int? {
+            guard ascending else { return peers.firstIndex { $0.key == key } }
+            var (low, high) = (0, peers.count)
+            while low < high {
+                let middle = (low + high) / 2
+                if peers[middle].key < key { low = middle + 1 } else { high = middle }
+            }
+            return low < peers.count && peers[low].key == key ? low : nil
         }
+        // Keys are never reused, so an entry of a peer that left only costs memory: forget them now and then.
+        if history.count > 2 * peers.count + 16 { history = history.filter { index(of: $0.key) != nil } }
         for peer in peers {
+            let recorded = history[peer.key]
             if let since = peer.unchokedSince {
-                if history[peer.key]?.isUnchoked != true {
+                if recorded?.isUnchoked != true {
                     // Unchoked, but not by a decision of ours: its share counts from now.
                     history[peer.key] = History(unchokedAt: since, sentAtUnchoke: peer.bytesSent, isUnchoked: true)
                 }
-            } else {
-                history[peer.key]?.isUnchoked = false
+            } else if recorded?.isUnchoked == true {
+                history[peer.key]!.isUnchoked = false
             }
         }
 
         let tieBreaks = peers.map { _ in random.next() }
-        let kept = keepOptimistic(peers, now: now)
-        let regular =
-            seeding
-            ? rankForSeeding(peers, excluding: kept, now: now, tieBreaks: tieBreaks)
-            : rankForTrading(peers, excluding: kept, now: now, tieBreaks: tieBreaks)
-        let regularKeys = Set(regular.prefix(max(0, configuration.regularSlots)).map { peers[$0].key })
-        let chosen = chooseOptimistic(peers, kept: kept, regular: regularKeys, now: now, random: &random)
+        // The optimistic unchokes still interested and within their turn; they hold their slot and stay out of
+        // the regular ranking until it ends (as in libtorrent), so that a turn is a turn. With fewer slots than
+        // before, the most recent turns go on.
+        let previous = optimistic.compactMap { key, since in index(of: key).map { (index: $0, since: since) } }
+        let running = previous.filter { peers[$0.index].isInterested && now - $0.since < configuration.optimisticInterval }
+        let kept = running.sorted { ($1.since, peers[$0.index].key) < ($0.since, peers[$1.index].key) }
+            .prefix(max(0, configuration.optimisticSlots))
+        var role = [Role](repeating: .choked, count: peers.count)
+        for turn in kept { role[turn.index] = .optimistic }
+        optimistic = Dictionary(uniqueKeysWithValues: kept.map { (peers[$0.index].key, $0.since) })
 
-        let unchoked = regularKeys.union(chosen)
-        var newlyUnchoked: [PeerKey] = []
-        var newlyChoked: [PeerKey] = []
-        for peer in peers {
-            if unchoked.contains(peer.key) {
-                guard peer.isChoked else { continue }
-                history[peer.key] = History(unchokedAt: now, sentAtUnchoke: peer.bytesSent, isUnchoked: true)
-                newlyUnchoked.append(peer.key)
-            } else {
-                history[peer.key]?.isUnchoked = false
-                if !peer.isChoked { newlyChoked.append(peer.key) }
+        let ranked =
+            seeding
+            ? rankForSeeding(peers, roles: role, now: now, tieBreaks: tieBreaks)
+            : rankForTrading(peers, roles: role, now: now, tieBreaks: tieBreaks)
+        for index in ranked.prefix(max(0, configuration.regularSlots)) { role[index] = .regular }
+
+        // Free optimistic slots go at random to interested peers outside the regular ones, new ones weighted;
+        // a peer whose turn just ended is chosen again only when nobody else is left.
+        var free = max(0, configuration.optimisticSlots - kept.count)
+        if free > 0 {
+            var endedTurn = [Bool](repeating: false, count: peers.count)
+            for turn in previous { endedTurn[turn.index] = true }
+            let candidates = peers.indices.filter { peers[$0].isInterested && role[$0] == .choked }
+            let fresh = candidates.filter { !endedTurn[$0] }
+            var pool = fresh.isEmpty ? candidates : fresh
+            let newWeight = max(1, configuration.newPeerWeight)
+            var weights = pool.map { now - peers[$0].connectedSince < configuration.newPeerAge ? newWeight : 1 }
+            while free > 0, !pool.isEmpty {
+                var ticket = Int.random(in: 0..<weights.reduce(0, +), using: &random)
+                var position = 0
+                while ticket >= weights[position] {
+                    ticket -= weights[position]
+                    position += 1
+                }
+                role[pool[position]] = .optimistic
+                optimistic[peers[pool[position]].key] = now
+                pool.remove(at: position)
+                weights.remove(at: position)
+                free -= 1
             }
         }
+
+        var decision = ChokeDecision(unchoked: [], optimistic: [], newlyUnchoked: [], newlyChoked: [])
+        for (index, peer) in peers.enumerated() {
+            if role[index] == .choked {
+                if history[peer.key]?.isUnchoked == true { history[peer.key]!.isUnchoked = false }
+                if !peer.isChoked { decision.newlyChoked.append(peer.key) }
+                continue
+            }
+            decision.unchoked.append(peer.key)
+            if role[index] == .optimistic { decision.optimistic.append(peer.key) }
+            if peer.isChoked {
+                history[peer.key] = History(unchokedAt: now, sentAtUnchoke: peer.bytesSent, isUnchoked: true)
+                decision.newlyUnchoked.append(peer.key)
+            }
+        }
+        if !ascending {
+            decision.unchoked.sort()
+            decision.optimistic.sort()
+            decision.newlyUnchoked.sort()
+            decision.newlyChoked.sort()
+        }
         lastRechoke = now
-        return ChokeDecision(
-            unchoked: unchoked.sorted(), optimistic: chosen.sorted(), newlyUnchoked: newlyUnchoked.sorted(),
-            newlyChoked: newlyChoked.sorted())
+        return decision
+    }
+
+    /// What a rechoke makes of a peer.
+    private enum Role {
+        case choked, regular, optimistic
+    }
+
+    /// The peers with each key once (the first listing), without hashing when the keys ascend.
+    private static func unique(_ peers: [PeerStats]) -> [PeerStats] {
+        if zip(peers, peers.dropFirst()).allSatisfy({ $0.key < $1.key }) { return peers }
+        var seen = Set<PeerKey>(minimumCapacity: peers.count)
+        return peers.filter { seen.insert($0.key).inserted }
     }
 
     // MARK: - Ranking
@@ -156,11 +221,9 @@ public struct Choker: Sendable {
     /// first (a slot that keeps its peer keeps its request pipeline: rotating them lengthened the lab's
     /// swarms by 7%), then the peer that gave us the most beyond what it got, so that a free-rider, which
     /// only takes, comes last (a credit, as in eMule), then chance.
-    private func rankForTrading(
-        _ peers: [PeerStats], excluding kept: Set<PeerKey>, now: Instant, tieBreaks: [UInt64]
-    ) -> [Int] {
+    private func rankForTrading(_ peers: [PeerStats], roles: [Role], now: Instant, tieBreaks: [UInt64]) -> [Int] {
         peers.indices.filter {
-            peers[$0].isInterested && !kept.contains(peers[$0].key) && !isSnubbed(peers[$0], now: now)
+            peers[$0].isInterested && roles[$0] == .choked && !isSnubbed(peers[$0], now: now)
         }.sorted { i, j in
             let (a, b) = (peers[i], peers[j])
             if a.downloadRate != b.downloadRate { return a.downloadRate > b.downloadRate }
@@ -172,9 +235,7 @@ public struct Choker: Sendable {
 
     /// Round robin: interested peers within their share first, unchoked before choked; the unchoked by upload
     /// rate, the choked by how long they have waited (indices into `peers`).
-    private func rankForSeeding(
-        _ peers: [PeerStats], excluding kept: Set<PeerKey>, now: Instant, tieBreaks: [UInt64]
-    ) -> [Int] {
+    private func rankForSeeding(_ peers: [PeerStats], roles: [Role], now: Instant, tieBreaks: [UInt64]) -> [Int] {
         struct Rank {
             var index: Int
             var hadShare: Bool
@@ -182,7 +243,7 @@ public struct Choker: Sendable {
         }
         let ranks = peers.indices.compactMap { index -> Rank? in
             let peer = peers[index]
-            guard peer.isInterested, !kept.contains(peer.key) else { return nil }
+            guard peer.isInterested, roles[index] == .choked else { return nil }
             let history = history[peer.key]
             var hadShare = false
             if let since = peer.unchokedSince {
@@ -199,56 +260,5 @@ public struct Choker: Sendable {
             if a.isChoked, x.lastUnchoke != y.lastUnchoke { return x.lastUnchoke < y.lastUnchoke }
             return (tieBreaks[x.index], a.key) < (tieBreaks[y.index], b.key)
         }.map(\.index)
-    }
-
-    // MARK: - Optimistic unchoke
-
-    /// Keeps the optimistic unchokes that are still interested and within their interval; they hold their
-    /// slot and stay out of the regular ranking until it ends (as in libtorrent), so that a turn is a turn.
-    private func keepOptimistic(_ peers: [PeerStats], now: Instant) -> Set<PeerKey> {
-        let interested = Set(peers.filter(\.isInterested).map(\.key))
-        let kept = optimistic.filter { key, since in
-            interested.contains(key) && now - since < configuration.optimisticInterval
-        }
-        // Fewer slots than before: the most recent turns go on.
-        let newestFirst = kept.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
-        return Set(newestFirst.prefix(max(0, configuration.optimisticSlots)).map(\.key))
-    }
-
-    /// Drops the optimistic unchokes whose turn is over, and fills the free slots at random among the other
-    /// interested peers outside `regular`, new ones weighted. Peers whose turn just ended are chosen again
-    /// only when nobody else is left.
-    private mutating func chooseOptimistic(
-        _ peers: [PeerStats], kept: Set<PeerKey>, regular: Set<PeerKey>, now: Instant,
-        random: inout some RandomNumberGenerator
-    ) -> Set<PeerKey> {
-        let interested = Set(peers.filter(\.isInterested).map(\.key))
-        let previous = optimistic
-        optimistic = previous.filter { kept.contains($0.key) }
-        var chosen = kept
-        let free = max(0, configuration.optimisticSlots - chosen.count)
-        guard free > 0 else { return chosen }
-
-        let candidates = peers.filter {
-            interested.contains($0.key) && !regular.contains($0.key) && !chosen.contains($0.key)
-        }
-        let fresh = candidates.filter { previous[$0.key] == nil }
-        var pool = fresh.isEmpty ? candidates : fresh
-        let newWeight = max(1, configuration.newPeerWeight)
-        var weights = pool.map { now - $0.connectedSince < configuration.newPeerAge ? newWeight : 1 }
-        for _ in 0..<free {
-            guard !pool.isEmpty else { break }
-            var ticket = Int.random(in: 0..<weights.reduce(0, +), using: &random)
-            var index = 0
-            while ticket >= weights[index] {
-                ticket -= weights[index]
-                index += 1
-            }
-            chosen.insert(pool[index].key)
-            optimistic[pool[index].key] = now
-            pool.remove(at: index)
-            weights.remove(at: index)
-        }
-        return chosen
     }
 }

@@ -369,8 +369,13 @@ public struct TorrentStateMachine: Sendable {
     public mutating func tick(now: Instant) -> [TorrentAction] {
         var sink = ActionSink()
         for key in sortedPeerKeys() {
-            guard let wire = withPeer(key, { $0.machine.timerFired(now: now) }) else { continue }
-            perform(wire, for: key, now: now, into: &sink)
+            // Most peers have no timer due: tell so from where the peer is stored, without a call that
+            // returns (and a perform of) nothing.
+            guard let index = peers.index(forKey: key),
+                let deadline = peers.values[index].machine.nextDeadline, now >= deadline
+            else { continue }
+            let wire = peers.values[index].machine.timerFired(now: now)
+            if !wire.isEmpty { perform(wire, for: key, now: now, into: &sink) }
         }
         if nextRechoke.map({ now >= $0 }) ?? true {
             rechoke(now: now, into: &sink)

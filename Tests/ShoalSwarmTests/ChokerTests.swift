@@ -242,9 +242,16 @@ struct ChokerTests {
         bench.advance(.seconds(10))
         let decision = bench.rechoke()
         #expect(decision.unchoked == [1, 2, 3])
-        #expect(bench.choker.history.keys.allSatisfy { $0.rawValue <= 3 })
         #expect(bench.choker.optimistic.isEmpty)
         #expect(bench.choker.nextRechoke(now: bench.now) == bench.now + .seconds(10))
+        // What it remembers of peers that left is dropped once it outgrows the peers present.
+        var many = ChokerBench(.init(regularSlots: 40), peers: ChokerBench.traders((1...40).map(Double.init)))
+        many.rechoke()
+        #expect(many.choker.history.count == 40)
+        many.peers.removeLast(37)
+        many.advance(.seconds(10))
+        many.rechoke()
+        #expect(many.choker.history.keys.allSatisfy { $0.rawValue <= 3 })
     }
 
     @Test func equalRatesGoToThePeerThatGaveMostBeyondWhatItGot() {
