@@ -21,22 +21,27 @@ extension Simulation {
             guard nodes[node].uplinkVersion == version else { return }
             uplinkDone(node)
         case .deliver(let connection, let side, var bytes):
-            guard let end = connections[connection]?.ends[side], end.open, let key = end.key else { return }
-            nodes[end.node].report.bytesReceived += Int64(bytes.readableBytes)
-            let actions = nodes[end.node].machine.received(&bytes, from: key, now: now)
-            execute(actions, on: end.node)
+            guard connections[connection]?[side].open == true, let key = connections[connection]![side].key else {
+                return
+            }
+            let node = connections[connection]![side].node
+            nodes[node].report.bytesReceived += Int64(bytes.readableBytes)
+            let actions = nodes[node].machine.received(&bytes, from: key, now: now)
+            execute(actions, on: node)
         case .arrive(let connection):
             arrive(connection)
         case .established(let connection):
-            guard let end = connections[connection]?.ends[0], end.open, let key = end.key, nodes[end.node].online else {
+            guard connections[connection]?.dialler.open == true, let key = connections[connection]!.dialler.key else {
                 return
             }
-            let actions = nodes[end.node].machine.connectionEstablished(key, now: now)
-            execute(actions, on: end.node)
-            wake(end.node)
+            let node = connections[connection]!.dialler.node
+            guard nodes[node].online else { return }
+            let actions = nodes[node].machine.connectionEstablished(key, now: now)
+            execute(actions, on: node)
+            wake(node)
         case .refused(let node, let key):
             guard nodes[node].online else { return }
-            nodes[node].connections[key] = nil
+            nodes[node].setEnd(nil, of: key)
             execute(nodes[node].machine.connectionFailed(key, now: now), on: node)
             wake(node)
         case .closed(let connection, let side):
@@ -76,13 +81,8 @@ extension Simulation {
         nodes[node].online = false
         nodes[node].report.leftAt = now
         directory.remove(node)
-        for (_, connection) in nodes[node].connections.sorted(by: { $0.key < $1.key }) {
-            guard let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.open }) else {
-                continue
-            }
-            closeEnd(connection, side: side)
-        }
-        nodes[node].connections = [:]
+        for end in nodes[node].ends.compactMap({ $0 }) { closeEnd(end.connection, side: end.side) }
+        nodes[node].ends = []
         nodes[node].flows = []
         nodes[node].uplinkVersion += 1
         nodes[node].nextTick = nil
@@ -149,10 +149,9 @@ extension Simulation {
             case .send(let key, let bytes):
                 send(bytes, from: node, key: key)
             case .close(let key):
-                guard let connection = nodes[node].connections.removeValue(forKey: key),
-                    let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.key == key })
-                else { continue }
-                closeEnd(connection, side: side)
+                guard let end = nodes[node].end(of: key) else { continue }
+                nodes[node].setEnd(nil, of: key)
+                closeEnd(end.connection, side: end.side)
                 closedAny = true
             case .ban(let address):
                 nodes[node].report.bans.append(address)

@@ -9,11 +9,11 @@ import ShoalWire
 /// carries out (connect, send, close, write, read, hash), as events in an ``EventQueue``; a run depends
 /// only on its seed, so it repeats exactly.
 ///
-/// The network: each peer has an access link (``SimLink``). A peer's upload is shared round-robin among
-/// its connections that have bytes to send, one chunk (at most a block message) at a time, so
-/// connections get fair shares and rates, and with them choking, behave as on a real network; a chunk
-/// then crosses both links' latency and the receiver's download link (first come, first served) and
-/// arrives in order.
+/// The network: each peer has an access link (``SimLink``). A peer's upload is shared equally among its
+/// connections that have bytes to send (processor sharing, one chunk of at most a block message per
+/// connection at a time), so connections get fair shares and rates, and with them choking, behave as on
+/// a real network; a chunk then crosses both links' latency and the receiver's download link (first come,
+/// first served) and arrives in order.
 ///
 /// Not thread-safe: one simulation runs on one thread (run several simulations in parallel instead).
 public final class Simulation {
@@ -92,7 +92,9 @@ public final class Simulation {
         var storage: SimStorage
         var spec: SimPeerSpec
         var online = false
-        var connections: [PeerKey: Int] = [:]
+        /// Its end of the connection each of its engine's keys names, by the key's number (an engine numbers
+        /// its peers from 1 up): an array, since every message sent looks one up.
+        var ends: [ConnectionEnd?] = []
         /// What the upload link is sending: one chunk per connection end with bytes to send, all at once,
         /// each at an equal share of the link (processor sharing, as TCP flows sharing a bottleneck).
         var flows: [Flow] = []
@@ -104,6 +106,20 @@ public final class Simulation {
         var nextTick: Instant?
         var report = SimPeerReport()
         var nextPort: UInt16 = 49152
+
+        /// The node's end of the connection its engine calls `key`.
+        func end(of key: PeerKey) -> ConnectionEnd? {
+            ends.indices.contains(key.rawValue) ? ends[key.rawValue] : nil
+        }
+
+        mutating func setEnd(_ end: ConnectionEnd?, of key: PeerKey) {
+            guard key.rawValue >= 0 else { return }
+            if key.rawValue >= ends.count {
+                guard end != nil else { return }
+                ends.append(contentsOf: repeatElement(nil, count: key.rawValue + 1 - ends.count))
+            }
+            ends[key.rawValue] = end
+        }
     }
 
     struct ConnectionEnd: Hashable {
@@ -134,7 +150,16 @@ public final class Simulation {
             /// The address the other end sees for this one.
             var address: PeerAddress
         }
-        var ends: [End]
+        var dialler: End
+        var listener: End
+
+        /// Side 0 is the dialler, side 1 the listener; changed in place.
+        subscript(side: Int) -> End {
+            get { side == 0 ? dialler : listener }
+            _modify {
+                if side == 0 { yield &dialler } else { yield &listener }
+            }
+        }
     }
 
     public let configuration: Configuration
@@ -144,8 +169,8 @@ public final class Simulation {
     var queue = EventQueue<Event>()
     var nodes: [Node] = []
     var nodeByAddress: [PeerAddress: Int] = [:]
-    var connections: [Int: Connection] = [:]
-    var nextConnection = 0
+    /// Every connection by its number, nil once both ends closed (an array: every message looks one up).
+    var connections: [Connection?] = []
     var directory = SimDirectory()
     var random: SplitMix64
     var calls: [Int: (Simulation) -> Void] = [:]
