@@ -113,6 +113,8 @@ let package = Package(
         .executableTarget(name: "fuzz-magnet", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/magnet", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-wire", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/wire", swiftSettings: strictSettings),
         .executableTarget(
+            name: "fuzz-extensions", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/extensions", swiftSettings: strictSettings),
+        .executableTarget(
             name: "shoal",
             dependencies: [
                 "ShoalBencode",

@@ -61,6 +61,7 @@ public enum FuzzChecks {
         case "metainfo": metainfo
         case "magnet": magnet
         case "wire": wire
+        case "extensions": extensions
         default: nil
         }
     }

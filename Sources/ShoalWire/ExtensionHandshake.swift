@@ -1,5 +1,6 @@
 import NIOCore
 import ShoalBencode
+import ShoalCore
 
 /// The BEP 10 extension handshake: the bencoded dictionary carried by `extended` message id 0.
 ///
@@ -57,6 +58,26 @@ public struct ExtensionHandshake: Hashable, Sendable {
         self.ipv6 = ipv6
         self.metadataSize = metadataSize
         self.uploadOnly = uploadOnly
+    }
+
+    /// The id under which Shoal receives `ut_metadata` messages (BEP 9): its handshake's `m` entry.
+    public static let metadataMessageID: UInt8 = 1
+    /// The id under which Shoal receives `ut_pex` messages (BEP 11).
+    public static let peerExchangeMessageID: UInt8 = 2
+
+    /// Shoal's handshake: `ut_metadata` (BEP 9) with `metadata_size` once the info dictionary is known
+    /// (a torrent started from a magnet link advertises the extension without it, and rejects
+    /// requests), `ut_pex` (BEP 11) when peer exchange is on, our client name and, when known, the
+    /// port we listen on (BEP 10 `p`: how a peer that we dialled can pass our address on).
+    public static func shoal(
+        metadata: Bool = true, metadataSize: Int? = nil, peerExchange: Bool, listenPort: UInt16? = nil
+    ) -> ExtensionHandshake {
+        var messages: [String: UInt8] = [:]
+        if metadata { messages[MetadataMessage.extensionName] = metadataMessageID }
+        if peerExchange { messages[PeerExchangeMessage.extensionName] = peerExchangeMessageID }
+        return ExtensionHandshake(
+            messages: messages, client: "Shoal \(ShoalVersion.string)", listenPort: listenPort == 0 ? nil : listenPort,
+            metadataSize: metadata ? metadataSize : nil)
     }
 
     /// Decodes the payload of `extended` message 0 (the bytes after the extended id).

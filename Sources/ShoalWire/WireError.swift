@@ -47,6 +47,10 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case extensionProtocolNotNegotiated
         /// A BEP 10 extension handshake that is not a bencoded dictionary.
         case invalidExtensionHandshake(BencodeError?)
+        /// A BEP 9 `ut_metadata` message that breaks the BEP.
+        case invalidMetadataMessage(MetadataMessage.Fault)
+        /// A BEP 11 `ut_pex` message that breaks the BEP.
+        case invalidPeerExchange(PeerExchangeMessage.Fault)
         /// Nothing was received for the inactivity timeout.
         case inactivityTimeout
         /// The torrent closed the connection for a reason of its own (a hash failure, a duplicate
@@ -109,6 +113,8 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .extensionProtocolNotNegotiated: what = "extended message without the extension protocol"
         case .invalidExtensionHandshake(let error):
             what = "invalid extension handshake" + (error.map { " (\($0))" } ?? "")
+        case .invalidMetadataMessage(let fault): what = "invalid ut_metadata message: \(fault)"
+        case .invalidPeerExchange(let fault): what = "invalid ut_pex message: \(fault)"
         case .inactivityTimeout: what = "peer inactive"
         case .closedByTorrent(let reason, _): what = reason
         }
