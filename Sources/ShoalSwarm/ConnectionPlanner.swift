@@ -187,6 +187,23 @@ public struct ConnectionPlanner: Sendable {
         nextSequence += 1
     }
 
+    /// This address is our own (a connection to it reached ourselves): never dial it again. Unlike
+    /// ``ban(_:)`` its host stays welcome: it is ours, and others may share it (on loopback, every peer).
+    public mutating func markSelf(_ address: PeerAddress) {
+        switch candidates[address]?.state {
+        case .connecting: connectingCount -= 1
+        case .connected: connectedCount -= 1
+        default: break
+        }
+        if candidates[address] == nil {
+            guard candidates.count < limits.maxCandidates else { return }
+            candidates[address] = Candidate(state: .banned, source: .manual, failures: 0, sequence: nextSequence)
+            nextSequence += 1
+        } else {
+            candidates[address]?.state = .banned
+        }
+    }
+
     public func isBanned(_ address: PeerAddress) -> Bool {
         candidates[address]?.state == .banned || bannedHosts.contains(address.host)
     }

@@ -29,13 +29,26 @@ public struct TorrentStateMachine: Sendable {
         /// One priority per piece (see ``FileLayout/piecePriorities(files:)``); nil: every piece normal.
         public var piecePriorities: [PiecePriority]?
         public var seed: UInt64
+        /// The info dictionary exactly as encoded (``Metainfo/infoBytes``): served to peers that ask for it
+        /// with `ut_metadata` (BEP 9). Nil: requests are rejected.
+        public var infoBytes: [UInt8]?
+        /// A private torrent (BEP 27): no peer exchange, and the info dictionary is not served.
+        public var isPrivate: Bool
+        /// Peer exchange (BEP 11) with peers that speak it; never for a private torrent. Off unless asked for:
+        /// the command line turns it on; the simulator's swarms model a tracker and keep their topology.
+        public var peerExchange: Bool
+        /// The port we listen on, told to peers in the extension handshake (BEP 10 `p`).
+        public var listenPort: UInt16?
+        /// Our client name in the extension handshake (BEP 10 `v`); nil: none.
+        public var clientName: String?
 
         public init(
             infoHash: Digest20, peerID: PeerID, geometry: PieceGeometry, pieceHashes: [UInt8],
             connections: ConnectionPlanner.Limits = .init(), choker: Choker.Configuration? = nil,
             picker: PiecePicker.Configuration = .init(), queueDepth: RequestQueueDepth = .init(),
             maxBadPieces: Int = 2, uploadRateLimit: Int64? = nil, downloadRateLimit: Int64? = nil,
-            piecePriorities: [PiecePriority]? = nil, seed: UInt64 = 0
+            piecePriorities: [PiecePriority]? = nil, seed: UInt64 = 0, infoBytes: [UInt8]? = nil,
+            isPrivate: Bool = false, peerExchange: Bool = false, listenPort: UInt16? = nil, clientName: String? = nil
         ) {
             self.infoHash = infoHash
             self.peerID = peerID
@@ -51,6 +64,11 @@ public struct TorrentStateMachine: Sendable {
             self.downloadRateLimit = downloadRateLimit
             self.piecePriorities = piecePriorities
             self.seed = seed
+            self.infoBytes = infoBytes
+            self.isPrivate = isPrivate
+            self.peerExchange = peerExchange
+            self.listenPort = listenPort
+            self.clientName = clientName
         }
     }
 
@@ -78,18 +96,18 @@ public struct TorrentStateMachine: Sendable {
         }
     }
 
-    public private(set) var configuration: Configuration
+    public internal(set) var configuration: Configuration
     public private(set) var have: Bitfield
     private(set) var picker: PiecePicker
     private var choker: Choker
-    private(set) var planner: ConnectionPlanner
+    var planner: ConnectionPlanner
     private(set) var peers: [PeerKey: Peer] = [:]
     /// The keys of `peers`, ascending: the order of every loop over the peers (for determinism), kept as peers
     /// come and go so that a tick or a verified piece does not sort them.
     private var peerOrder: [PeerKey] = []
     private var dialling: [PeerKey: PeerAddress] = [:]
     private var nextKey = 0
-    private var random: SplitMix64
+    var random: SplitMix64
     /// Blocks written per piece, to hash a piece once all of its blocks are on disk (an array: a dictionary
     /// hashed the piece twice per block).
     private var writtenBlocks: [Int32]
@@ -109,6 +127,12 @@ public struct TorrentStateMachine: Sendable {
     private var wireScratch: [PeerAction] = []
     /// Whether `.completed` was emitted (or nothing was wanted from the start).
     private var finishedAnnounced: Bool
+    /// BEP 11 state of every connection (see TorrentStateMachine+Extensions.swift).
+    var peerExchange: PeerExchange
+    /// `ut_metadata` requests each peer made (BEP 9 flood protection).
+    var metadataRequests: [PeerKey: Int] = [:]
+    /// Pieces of the info dictionary sent to peers (BEP 9).
+    public internal(set) var metadataPiecesServed = 0
 
     /// A torrent that has the pieces in `have` (all verified) and wants the rest.
     public init(configuration: Configuration, have: Bitfield) {
@@ -122,6 +146,7 @@ public struct TorrentStateMachine: Sendable {
         self.planner = ConnectionPlanner(limits: configuration.connections)
         self.random = SplitMix64(seed: configuration.seed)
         self.writtenBlocks = Array(repeating: 0, count: configuration.geometry.pieceCount)
+        self.peerExchange = PeerExchange(enabled: configuration.peerExchange && !configuration.isPrivate)
     }
 
     /// Every piece is verified.
@@ -148,6 +173,7 @@ public struct TorrentStateMachine: Sendable {
             deadline = min(deadline ?? instant, instant)
         }
         if !peers.isEmpty { consider(nextRechoke ?? now) }
+        consider(peerExchange.nextDeadline)
         for index in peers.values.indices {
             consider(peers.values[index].machine.nextDeadline)
         }
@@ -171,6 +197,7 @@ public struct TorrentStateMachine: Sendable {
         var machine = makeMachine(now: now)
         let wire = machine.start(now: now)
         add(makePeer(address: address, machine: machine, now: now), as: key)
+        peerExchange.connected(key, address: address, outgoing: true)
         var sink = ActionSink()
         perform(wire, for: key, now: now, into: &sink)
         return sink.finish()
@@ -190,6 +217,7 @@ public struct TorrentStateMachine: Sendable {
         guard planner.connected(address, incoming: true, now: now) else { return nil }
         let key = newKey()
         add(makePeer(address: address, machine: makeMachine(now: now), now: now), as: key)
+        peerExchange.connected(key, address: address, outgoing: false)
         return key
     }
 
@@ -384,6 +412,7 @@ public struct TorrentStateMachine: Sendable {
         if configuration.downloadRateLimit != nil {
             for key in sortedPeerKeys() { fillRequests(key, now: now, into: &sink) }
         }
+        sendPeerExchange(now: now, into: &sink)
         dial(now: now, into: &sink)
         return sink.finish()
     }
@@ -479,7 +508,7 @@ public struct TorrentStateMachine: Sendable {
 
     /// Drops a peer and closes its connection; with `ban`, bans its address (it sent bad data or broke the
     /// protocol in a way that warrants it). `misbehaved` counts a strike against it.
-    private mutating func drop(_ key: PeerKey, misbehaved: Bool, ban: Bool, now: Instant, into sink: inout ActionSink) {
+    mutating func drop(_ key: PeerKey, misbehaved: Bool, ban: Bool, now: Instant, into sink: inout ActionSink) {
         let address = withPeer(key) { $0.address }
         forget(key, misbehaved: misbehaved, now: now, into: &sink)
         sink.append(.close(key))
@@ -493,7 +522,7 @@ public struct TorrentStateMachine: Sendable {
     /// `peers[key]` would copy the peer (every queue and buffer of it retained, then released), and even
     /// `peers[key]!.field = x` copies it through the dictionary's optional subscript; `values[index]` does not.
     @discardableResult
-    private mutating func withPeer<Result, Failure: Error>(
+    mutating func withPeer<Result, Failure: Error>(
         _ key: PeerKey, _ body: (inout Peer) throws(Failure) -> Result
     ) throws(Failure) -> Result? {
         guard let index = peers.index(forKey: key) else { return nil }
@@ -507,7 +536,9 @@ public struct TorrentStateMachine: Sendable {
 
     private func makeMachine(now: Instant) -> PeerConnection.StateMachine {
         PeerConnection.StateMachine(
-            configuration: .init(infoHash: configuration.infoHash, peerID: configuration.peerID),
+            configuration: .init(
+                infoHash: configuration.infoHash, peerID: configuration.peerID,
+                extensionHandshake: ourExtensionHandshake),
             ourPieces: have, now: now)
     }
 
@@ -518,7 +549,7 @@ public struct TorrentStateMachine: Sendable {
             pieces: Bitfield(count: have.count))
     }
 
-    private mutating func dial(now: Instant, into sink: inout ActionSink) {
+    mutating func dial(now: Instant, into sink: inout ActionSink) {
         for address in planner.dialsDue(now: now) {
             let key = newKey()
             dialling[key] = address
@@ -546,13 +577,15 @@ public struct TorrentStateMachine: Sendable {
         // What it moved joins its peer id's count (kept with the peer while connected: no hashing per block).
         if let id = peer.peerID { departed[id, default: .init()].add(peer.transfer) }
         _ = picker.peerLeft(key, bitfield: peer.pieces)
+        peerExchange.left(key)
+        metadataRequests[key] = nil
         planner.disconnected(peer.address, misbehaved: misbehaved, handshaken: peer.handshaken, now: now)
         // Blocks it held may now go to others.
         for other in sortedPeerKeys() { fillRequests(other, now: now, into: &sink) }
     }
 
     /// Turns the wire machine's actions into the torrent's, reacting to its events.
-    private mutating func perform(_ wire: [PeerAction], for key: PeerKey, now: Instant, into sink: inout ActionSink) {
+    mutating func perform(_ wire: [PeerAction], for key: PeerKey, now: Instant, into sink: inout ActionSink) {
         for action in wire {
             switch action {
             case .sendHandshake(let handshake):
@@ -560,6 +593,10 @@ public struct TorrentStateMachine: Sendable {
             case .send(let message):
                 sink.send(message, to: key)
             case .close(let error):
+                guard error.code != .connectedToSelf else {
+                    dropSelf(key, now: now, into: &sink)
+                    return
+                }
                 let ban = error.disposition == .ban
                 drop(key, misbehaved: ban, ban: ban, now: now, into: &sink)
                 return
@@ -634,6 +671,11 @@ public struct TorrentStateMachine: Sendable {
             releaseUploads(now: now, into: &sink)
         case .extensionHandshake(let handshake):
             withPeer(key) { $0.requestLimit = handshake.requestQueueLength }
+            peerExchange.extensionHandshake(key, handshake, now: now)
+        case .extensionMessage(let id, let payload):
+            receivedExtensionMessage(id: id, payload: payload, from: key, now: now, into: &sink)
+        case .connected:
+            peerExchange.handshaken(key)
         case .peerInterested:
             guard peers.keys.contains(key) else { return }
             // A free slot need not wait for the next rechoke: the peer takes it at once (as in libtorrent),
@@ -662,8 +704,8 @@ public struct TorrentStateMachine: Sendable {
             }
             perform(wire, for: key, now: now, into: &sink)
             for other in sortedPeerKeys() where other != key { fillRequests(other, now: now, into: &sink) }
-        case .connected, .peerNotInterested, .suggested, .unexpectedBlock, .unexpectedReject,
-            .requestCancelled, .unsnubbed, .extensionMessage, .dhtPort:
+        case .peerNotInterested, .suggested, .unexpectedBlock, .unexpectedReject, .requestCancelled, .unsnubbed,
+            .dhtPort:
             return
         }
     }

@@ -67,18 +67,23 @@ public struct ExtensionHandshake: Hashable, Sendable {
 
     /// Shoal's handshake: `ut_metadata` (BEP 9) with `metadata_size` once the info dictionary is known
     /// (a torrent started from a magnet link advertises the extension without it, and rejects
-    /// requests), `ut_pex` (BEP 11) when peer exchange is on, our client name and, when known, the
-    /// port we listen on (BEP 10 `p`: how a peer that we dialled can pass our address on).
+    /// requests), `ut_pex` (BEP 11) when peer exchange is on, the client name when given (BEP 10 `v`)
+    /// and, when known, the port we listen on (BEP 10 `p`: how a peer that we dialled can pass our
+    /// address on).
     public static func shoal(
-        metadata: Bool = true, metadataSize: Int? = nil, peerExchange: Bool, listenPort: UInt16? = nil
+        metadata: Bool = true, metadataSize: Int? = nil, peerExchange: Bool, listenPort: UInt16? = nil,
+        client: String? = nil
     ) -> ExtensionHandshake {
         var messages: [String: UInt8] = [:]
         if metadata { messages[MetadataMessage.extensionName] = metadataMessageID }
         if peerExchange { messages[PeerExchangeMessage.extensionName] = peerExchangeMessageID }
         return ExtensionHandshake(
-            messages: messages, client: "Shoal \(ShoalVersion.string)", listenPort: listenPort == 0 ? nil : listenPort,
+            messages: messages, client: client, listenPort: listenPort == 0 ? nil : listenPort,
             metadataSize: metadata ? metadataSize : nil)
     }
+
+    /// The client name Shoal gives in `v`.
+    public static let shoalClientName = "Shoal \(ShoalVersion.string)"
 
     /// Decodes the payload of `extended` message 0 (the bytes after the extended id).
     public init(decoding payload: ByteBuffer) throws(WireError) {

@@ -153,7 +153,8 @@ struct MetadataMessageTests {
     }
 
     @Test func shoalsHandshakeAdvertisesBothExtensions() {
-        let full = ExtensionHandshake.shoal(metadataSize: 31235, peerExchange: true, listenPort: 6881)
+        let full = ExtensionHandshake.shoal(
+            metadataSize: 31235, peerExchange: true, listenPort: 6881, client: ExtensionHandshake.shoalClientName)
         #expect(full.id(for: "ut_metadata") == ExtensionHandshake.metadataMessageID)
         #expect(full.id(for: "ut_pex") == ExtensionHandshake.peerExchangeMessageID)
         #expect(full.metadataSize == 31235)
