@@ -121,6 +121,7 @@ let package = Package(
                 "ShoalCore",
                 "ShoalStorage",
                 "ShoalSwarm",
+                "ShoalWire",
                 "ShoalNIO",
                 "ShoalLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -15,7 +15,19 @@ public final class PeerListener: Sendable {
 
     /// Listens on `host`:`port` (`::` takes IPv6 and, on Linux, IPv4 too).
     public static func bind(host: String, port: Int, runtime: TorrentRuntime) async throws -> PeerListener {
-        let channel = try await ServerBootstrap(group: runtime.eventLoop)
+        try await bind(host: host, port: port, eventLoop: runtime.eventLoop) { runtime.accepted($0) }
+    }
+
+    /// Listens for a torrent started from a magnet link, until its metadata is in.
+    public static func bind(host: String, port: Int, runtime: MagnetRuntime) async throws -> PeerListener {
+        try await bind(host: host, port: port, eventLoop: runtime.eventLoop) { runtime.accepted($0) }
+    }
+
+    /// Listens on `host`:`port`; each accepted connection, on `eventLoop`, goes to `accept`.
+    static func bind(
+        host: String, port: Int, eventLoop: any EventLoop, accept: @escaping @Sendable (any Channel) -> Void
+    ) async throws -> PeerListener {
+        let channel = try await ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -23,7 +35,7 @@ public final class PeerListener: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: TorrentRuntime.receiveBuffersPooled)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    runtime.accepted(channel)
+                    accept(channel)
                 }
             }
             .bind(host: host, port: port).get()

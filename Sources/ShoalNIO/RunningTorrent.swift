@@ -29,6 +29,7 @@ public final class RunningTorrent: Sendable {
         let runtime = TorrentRuntime(
             machine: machine, storage: storage, group: group, threadPool: threadPool, report: report)
         let listener = try await PeerListener.bind(host: host, port: port, runtime: runtime)
+        runtime.setListenPort(listener.port)
         runtime.start(peers: peers)
         return RunningTorrent(runtime: runtime, listener: listener, storage: storage)
     }

@@ -99,6 +99,19 @@ public final class TorrentRuntime: Sendable {
         }
     }
 
+    /// More peers from a source (trackers, the DHT, local discovery, a magnet phase): dialled as the
+    /// limits allow. The hook every peer source calls.
+    public func addPeers(_ peers: [PeerAddress], source: ConnectionPlanner.Source) {
+        eventLoop.execute {
+            self.apply { $0.addPeers(peers, source: source, now: Self.now()) }
+        }
+    }
+
+    /// The port the listener got, told to peers in the extension handshake (BEP 10 `p`).
+    public func setListenPort(_ port: Int) {
+        eventLoop.execute { self.state.value.machine.setListenPort(UInt16(clamping: port)) }
+    }
+
     /// Closes every connection and stops the clock.
     public func stop() -> EventLoopFuture<Void> {
         eventLoop.submit {

@@ -46,9 +46,13 @@ struct GetCommand: AsyncParsableCommand {
             Progress is kept in a hidden resume file in the download directory (.INFOHASH.shoal-resume), \
             saved every 30 s, on completion and on Ctrl-C: a restart trusts the files that did not change \
             since and checks the others. File indices are those `shoal info` lists, from 0.
+
+            From a magnet link, the torrent's metadata is fetched from the peers first (those of --peer \
+            and the link's x.pe, and those they tell of), checked against the info-hash and saved as \
+            NAME.torrent in the download directory; a later run with the same link uses that file.
             """)
 
-    @Argument(help: "The .torrent file.")
+    @Argument(help: "The .torrent file, or a magnet link (magnet:?xt=urn:btih:...).")
     var torrent: String
 
     @Option(name: .shortAndLong, help: "The download directory (default: the current one).")
@@ -69,8 +73,17 @@ struct GetCommand: AsyncParsableCommand {
     var first: [Int] = []
 
     func run() async throws {
-        let metainfo = try TorrentFileLoader.load(torrent)
         var options = peerOptions.swarmOptions
+        let metainfo: Metainfo
+        if MagnetFetch.isMagnetLink(torrent) {
+            let fetched = try await MagnetFetch(link: try MagnetFetch.parse(torrent), directory: output, options: options)
+                .run()
+            metainfo = fetched.metainfo
+            options.peers = fetched.peers
+            options.port = fetched.port
+        } else {
+            metainfo = try TorrentFileLoader.load(torrent)
+        }
         options.sequential = sequential
         if !skipped.isEmpty || !first.isEmpty {
             let count = metainfo.info.files.count

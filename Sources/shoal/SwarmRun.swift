@@ -7,6 +7,7 @@ import ShoalCore
 import ShoalNIO
 import ShoalStorage
 import ShoalSwarm
+import ShoalWire
 
 /// What `shoal get` and `shoal seed` share: read the torrent, find what is already on disk (resume data,
 /// else a check), run the torrent on the network until it is complete (and then, when seeding, until
@@ -22,6 +23,9 @@ struct SwarmRun {
         var filePriorities: [PiecePriority]?
         /// Hash everything on disk, ignoring resume data.
         var forceCheck = false
+        /// Where more peers come from (local discovery; trackers and the DHT plug in here): routed to the
+        /// download once it runs, stopped when it ends.
+        var peerSources: PeerSources?
     }
 
     /// How often resume data is saved while running.
@@ -118,7 +122,9 @@ struct SwarmRun {
         let configuration = TorrentStateMachine.Configuration(
             infoHash: v1, peerID: PeerID.shoal(using: &random), geometry: layout.geometry,
             pieceHashes: metainfo.info.pieceHashes, picker: picker, uploadRateLimit: options.maxUpload,
-            downloadRateLimit: options.maxDownload, piecePriorities: piecePriorities, seed: random.next())
+            downloadRateLimit: options.maxDownload, piecePriorities: piecePriorities, seed: random.next(),
+            infoBytes: metainfo.infoBytes, isPrivate: metainfo.info.isPrivate, peerExchange: !metainfo.info.isPrivate,
+            clientName: ExtensionHandshake.shoalClientName)
         let machine = TorrentStateMachine(configuration: configuration, have: have)
         let storage = PieceStorage(layout: layout, directory: directory)
         do { try Directories.make(directory) } catch {
@@ -153,6 +159,11 @@ struct SwarmRun {
             throw Terminal.fail("cannot listen on port \(options.port): \(error)")
         }
         Terminal.line("Listening on port \(torrent.port); \(have.setCount) of \(have.count) pieces verified")
+        if let sources = options.peerSources {
+            if metainfo.info.isPrivate { await sources.torrentIsPrivate() }
+            sources.route(to: torrent.runtime)
+            await sources.start(infoHash: v1, port: torrent.port)
+        }
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(Terminal.stderrIsTerminal ? 250 : 1000))
@@ -209,6 +220,7 @@ struct SwarmRun {
         }
         ticker.cancel()
         progress.finish()
+        await options.peerSources?.stop()
         await torrent.stop()
         let saved = (try? await saveResume(torrent, pool: pool)) ?? false
         let finalHave = try? await torrent.runtime.have().get()
@@ -259,7 +271,7 @@ struct SwarmRun {
     }
 
     /// Ctrl-C and SIGTERM become calls of `handler` instead of ending the process.
-    private static func watchSignals(_ handler: @escaping @Sendable (Int32) -> Void) -> [any DispatchSourceSignal] {
+    static func watchSignals(_ handler: @escaping @Sendable (Int32) -> Void) -> [any DispatchSourceSignal] {
         [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())

@@ -53,30 +53,33 @@ final class RuntimePeer: Sendable {
     /// A peer with every piece of `torrent` (it serves the torrent's own files).
     static func seed(
         _ torrent: TestTorrent, listenOn host: String = "127.0.0.1", limits: ConnectionPlanner.Limits = quickRetry,
-        seed: UInt64 = 1
+        seed: UInt64 = 1, configure: (inout TorrentStateMachine.Configuration) -> Void = { _ in }
     ) async throws -> RuntimePeer {
         try await RuntimePeer(
-            torrent, directory: torrent.seedDirectory, complete: true, listenOn: host, limits: limits, seed: seed)
+            torrent, directory: torrent.seedDirectory, complete: true, listenOn: host, limits: limits, seed: seed,
+            configure: configure)
     }
 
     /// A peer with nothing, downloading into a new directory `name` of the torrent's scratch directory.
     static func leecher(
         _ torrent: TestTorrent, name: String = "leecher", listenOn host: String? = nil,
-        limits: ConnectionPlanner.Limits = quickRetry, seed: UInt64 = 2
+        limits: ConnectionPlanner.Limits = quickRetry, seed: UInt64 = 2,
+        configure: (inout TorrentStateMachine.Configuration) -> Void = { _ in }
     ) async throws -> RuntimePeer {
         try await RuntimePeer(
             torrent, directory: try torrent.emptyDirectory(name), complete: false, listenOn: host, limits: limits,
-            seed: seed)
+            seed: seed, configure: configure)
     }
 
     private init(
         _ torrent: TestTorrent, directory: String, complete: Bool, listenOn host: String?,
-        limits: ConnectionPlanner.Limits, seed: UInt64
+        limits: ConnectionPlanner.Limits, seed: UInt64, configure: (inout TorrentStateMachine.Configuration) -> Void
     ) async throws {
         var random = SplitMix64(seed: seed)
-        let configuration = TorrentStateMachine.Configuration(
+        var configuration = TorrentStateMachine.Configuration(
             infoHash: torrent.infoHash, peerID: PeerID.shoal(using: &random), geometry: torrent.geometry,
             pieceHashes: torrent.metainfo.info.pieceHashes, connections: limits, seed: random.next())
+        configure(&configuration)
         let have = Bitfield(count: torrent.pieceCount, allSet: complete)
         let machine = TorrentStateMachine(configuration: configuration, have: have)
         let storage = PieceStorage(layout: torrent.layout, directory: directory)
@@ -93,6 +96,7 @@ final class RuntimePeer: Sendable {
         if let host {
             do {
                 listener = try await PeerListener.bind(host: host, port: 0, runtime: runtime)
+                runtime.setListenPort(listener?.port ?? 0)
             } catch {
                 try? await pool.shutdownGracefully()
                 try? await group.shutdownGracefully()
