@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "ShoalFuzzChecks",
             dependencies: [
-                "ShoalBencode", "ShoalCore", "ShoalWire",
+                "ShoalBencode", "ShoalCore", "ShoalWire", "ShoalSwarm",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -114,6 +114,7 @@ let package = Package(
         .executableTarget(name: "fuzz-wire", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/wire", swiftSettings: strictSettings),
         .executableTarget(
             name: "fuzz-extensions", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/extensions", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-lsd", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/lsd", swiftSettings: strictSettings),
         .executableTarget(
             name: "shoal",
             dependencies: [

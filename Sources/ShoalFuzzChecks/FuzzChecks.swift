@@ -62,6 +62,7 @@ public enum FuzzChecks {
         case "magnet": magnet
         case "wire": wire
         case "extensions": extensions
+        case "lsd": localDiscovery
         default: nil
         }
     }

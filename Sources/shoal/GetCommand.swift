@@ -1,5 +1,6 @@
 import ArgumentParser
 import ShoalCore
+import ShoalNIO
 import ShoalStorage
 import ShoalSwarm
 
@@ -20,6 +21,9 @@ struct PeerOptions: ParsableArguments {
     @Flag(help: "Hash all data on disk instead of trusting resume data.")
     var check = false
 
+    @Flag(help: "Local service discovery (BEP 14): announce on the LAN's multicast groups and dial the peers heard there (off by default; never for a private torrent).")
+    var lsd = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         for text in peers where PeerAddress(text) == nil {
@@ -34,6 +38,16 @@ struct PeerOptions: ParsableArguments {
         options.maxUpload = maxUpload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
         options.maxDownload = maxDownload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
         options.forceCheck = check
+        if lsd {
+            var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Terminal.now().bitPattern))
+            do {
+                let service = try LocalDiscoveryService(
+                    cookie: LocalDiscovery.cookie(using: &random), warn: { Terminal.printError($0) })
+                options.peerSources = PeerSources([service]) { Terminal.printError($0) }
+            } catch {
+                Terminal.printError("local service discovery is off: \(error)")
+            }
+        }
         return options
     }
 }

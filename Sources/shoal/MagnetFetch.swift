@@ -81,7 +81,7 @@ struct MagnetFetch {
             Terminal.line("Metadata: using \(Self.torrentPath(directory: directory, name: saved.info.name)) saved earlier")
             return Result(metainfo: saved, peers: given, port: options.port)
         }
-        if given.isEmpty {
+        if given.isEmpty && options.peerSources == nil {
             Terminal.printError(
                 "no peers to ask for the metadata: give --peer HOST:PORT (the DHT and trackers are not used yet); waiting")
         }
