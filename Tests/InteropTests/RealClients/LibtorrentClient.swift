@@ -22,6 +22,10 @@ final class LibtorrentClient: RealClient {
     let preset: Preset
     /// The most payload bytes per second it uploads, to all peers together (loopback ones included); nil: no limit.
     let uploadLimit: Int?
+    /// Its status lines list its peers (``peers()``).
+    let reportsPeers: Bool
+    /// Without the ut_pex plugin: it neither tells nor learns peers by PEX.
+    let noPEX: Bool
     private let run = Mutex(ClientRun())
 
     /// The script, found from this file's path.
@@ -29,11 +33,16 @@ final class LibtorrentClient: RealClient {
         Interop.packageRoot.appendingPathComponent("Tests/InteropTests/Scripts/lt_peer.py")
     }
 
-    init(workDirectory: URL, lifetime: Duration = .seconds(300), preset: Preset = .loopback, uploadLimit: Int? = nil) {
+    init(
+        workDirectory: URL, lifetime: Duration = .seconds(300), preset: Preset = .loopback, uploadLimit: Int? = nil,
+        reportsPeers: Bool = false, noPEX: Bool = false
+    ) {
         self.workDirectory = workDirectory
         self.lifetime = lifetime
         self.preset = preset
         self.uploadLimit = uploadLimit
+        self.reportsPeers = reportsPeers
+        self.noPEX = noPEX
     }
 
     deinit { stop() }
@@ -45,7 +54,7 @@ final class LibtorrentClient: RealClient {
     func startSeeding(
         torrent: URL, dataDirectory: URL, port: Int, connectTo peers: [PeerAddress], timeout: Duration
     ) async throws {
-        let process = try start(.seed, torrent: torrent, directory: dataDirectory, port: port, peers: peers)
+        let process = try start(.seed, source: ["--torrent", torrent.path], directory: dataDirectory, port: port, peers: peers)
         try await poll("the libtorrent seed to check its data", timeout: timeout, context: { self.description }) {
             let wasRunning = process.isRunning
             let status = try self.status()
@@ -59,7 +68,37 @@ final class LibtorrentClient: RealClient {
     func startLeeching(
         torrent: URL, downloadDirectory: URL, port: Int, connectTo peers: [PeerAddress]
     ) async throws {
-        let process = try start(.leech, torrent: torrent, directory: downloadDirectory, port: port, peers: peers)
+        try await startLeeching(
+            source: ["--torrent", torrent.path], downloadDirectory: downloadDirectory, port: port, peers: peers)
+    }
+
+    /// Downloads from a magnet link: the metadata comes from the peers (BEP 9).
+    func startLeeching(magnet: String, downloadDirectory: URL, port: Int, connectTo peers: [PeerAddress]) async throws {
+        try await startLeeching(source: ["--magnet", magnet], downloadDirectory: downloadDirectory, port: port, peers: peers)
+    }
+
+    /// Whether it has the info dictionary (a magnet leecher once it fetched it).
+    var hasMetadata: Bool { lines().contains { $0.event == "metadata" || $0.hasMetadata == true } }
+
+    /// The peers of its last status line (with `reportsPeers`).
+    func peers() -> [ReportedPeer] {
+        lines().last(where: { $0.peers != nil })?.peers ?? []
+    }
+
+    /// A peer as the script reports it.
+    struct ReportedPeer: Decodable, Sendable, CustomStringConvertible {
+        var ip: String
+        var port: Int
+        /// libtorrent's `peer_info.source` flags: 1 tracker, 2 DHT, 4 PEX, 8 LSD, 32 incoming.
+        var source: Int
+        var outgoing: Bool
+
+        var learntByPEX: Bool { source & 4 != 0 }
+        var description: String { "\(ip):\(port) (source \(source)\(outgoing ? ", outgoing" : ""))" }
+    }
+
+    private func startLeeching(source: [String], downloadDirectory: URL, port: Int, peers: [PeerAddress]) async throws {
+        let process = try start(.leech, source: source, directory: downloadDirectory, port: port, peers: peers)
         try await poll("the libtorrent leecher to listen", timeout: .seconds(15), context: { self.description }) {
             let wasRunning = process.isRunning
             let lines = self.lines()
@@ -73,17 +112,19 @@ final class LibtorrentClient: RealClient {
     }
 
     private func start(
-        _ role: ClientRun.Role, torrent: URL, directory: URL, port: Int, peers: [PeerAddress]
+        _ role: ClientRun.Role, source: [String], directory: URL, port: Int, peers: [PeerAddress]
     ) throws -> BackgroundProcess {
         try kind.require()
         try run.withLock { try $0.checkNotStarted(kind) }
-        var arguments = [
-            Self.script.path, "--torrent", torrent.path, "--save-path", directory.path,
+        var arguments = [Self.script.path] + source + [
+            "--save-path", directory.path,
             role == .seed ? "--seed" : "--leech", "--port", "\(port)", "--preset", preset.rawValue,
             "--max-seconds", "\(lifetime.components.seconds)",
         ]
         for peer in peers { arguments += ["--connect", peer.description] }
         if let uploadLimit { arguments += ["--upload-limit", "\(uploadLimit)"] }
+        if reportsPeers { arguments.append("--report-peers") }
+        if noPEX { arguments.append("--no-pex") }
         let process = try BackgroundProcess(
             name: "libtorrent \(role.rawValue)", executable: Interop.systemPython, arguments: arguments,
             logDirectory: workDirectory, environment: cleanChildEnvironment(),
@@ -144,6 +185,8 @@ final class LibtorrentClient: RealClient {
         var totalWantedDone: Int64?
         var totalWanted: Int64?
         var isSeeding: Bool?
+        var hasMetadata: Bool?
+        var peers: [ReportedPeer]?
         var error: String?
 
         func status(role: ClientRun.Role) -> TransferStatus {

@@ -3,6 +3,7 @@
 
 Seeds or downloads one torrent and prints one JSON object per line on stdout:
   {"event": "listening", "port": N}                       once the listen socket is open
+  {"event": "metadata"}                                    a --magnet leecher has the info dictionary
   {"event": "status", ...}                                 about every --interval seconds
   {"event": "complete", ...}                               a leecher has every piece, on disk
   {"event": "error", "message": ...}                       then a non-zero exit
@@ -38,7 +39,9 @@ def parse_address(text):
 
 def arguments():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--torrent", required=True, help="the .torrent file")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--torrent", help="the .torrent file")
+    source.add_argument("--magnet", help="a magnet link (leech only): the metadata comes from the peers (BEP 9)")
     p.add_argument("--save-path", required=True, help="the directory that holds (or receives) the data")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--seed", action="store_true", help="seed: the data must be complete")
@@ -58,7 +61,12 @@ def arguments():
                    help="leave out the ut_pex plugin, so that peers learn no addresses from each other")
     p.add_argument("--stay", action="store_true",
                    help="a leecher keeps running (seeding) after it completes, until --max-seconds")
-    return p.parse_args()
+    p.add_argument("--report-peers", action="store_true",
+                   help="status lines list the connected peers: address, port, source flags (4: PEX), outgoing")
+    args = p.parse_args()
+    if args.magnet and args.seed:
+        p.error("--magnet is for leeching")
+    return args
 
 
 def emit(obj):
@@ -98,9 +106,18 @@ def settings_for(args):
     return pack
 
 
-def status_fields(handle, ses, started):
+def peer_list(handle):
+    peers = []
+    for peer in handle.get_peer_info():
+        host, port = peer.ip
+        peers.append({"ip": host, "port": port, "source": int(peer.source),
+                      "outgoing": bool(peer.flags & lt.peer_info.outgoing_connection)})
+    return peers
+
+
+def status_fields(handle, ses, started, report_peers=False):
     s = handle.status()
-    return {
+    fields = {
         "t": round(time.monotonic() - started, 3),
         "state": str(s.state).split(".")[-1],
         "progress": s.progress,
@@ -117,7 +134,11 @@ def status_fields(handle, ses, started):
         "paused": bool(s.flags & lt.torrent_flags.paused),
         "error": str(s.errc.message()) if s.errc.value() != 0 else "",
         "listen_port": ses.listen_port(),
+        "has_metadata": s.has_metadata,
     }
+    if report_peers:
+        fields["peers"] = peer_list(handle)
+    return fields
 
 
 def resources():
@@ -129,11 +150,13 @@ def main():
     args = arguments()
     started = time.monotonic()
     deadline = started + args.max_seconds
-    try:
-        info = lt.torrent_info(args.torrent)
-    except RuntimeError as error:
-        emit({"event": "error", "message": "cannot read %s: %s" % (args.torrent, error)})
-        return 2
+    info = None
+    if args.torrent:
+        try:
+            info = lt.torrent_info(args.torrent)
+        except RuntimeError as error:
+            emit({"event": "error", "message": "cannot read %s: %s" % (args.torrent, error)})
+            return 2
 
     if args.no_pex:
         # The default plugins less ut_pex: a session without them, then the other two added back.
@@ -148,14 +171,22 @@ def main():
         local = ses.get_peer_class(ses.local_peer_class_id)
         local["upload_limit"] = args.upload_limit
         ses.set_peer_class(ses.local_peer_class_id, local)
-    params = lt.add_torrent_params()
-    params.ti = info
+    if info is not None:
+        params = lt.add_torrent_params()
+        params.ti = info
+    else:
+        try:
+            params = lt.parse_magnet_uri(args.magnet)
+        except RuntimeError as error:
+            emit({"event": "error", "message": "cannot read the magnet link: %s" % error})
+            return 2
     params.save_path = args.save_path
     params.flags &= ~lt.torrent_flags.paused
     params.flags &= ~lt.torrent_flags.auto_managed
     handle = ses.add_torrent(params)
 
     listening = False
+    had_metadata = info is not None
     checked = False
     flushed = False
     flushing = False
@@ -187,6 +218,9 @@ def main():
                 sys.stderr.flush()
 
         status = handle.status()
+        if not had_metadata and status.has_metadata:
+            had_metadata = True
+            emit({"event": "metadata", "t": round(time.monotonic() - started, 3)})
         checking = status.state in (lt.torrent_status.states.checking_files,
                                     lt.torrent_status.states.checking_resume_data)
 
@@ -205,7 +239,7 @@ def main():
                 except RuntimeError as error:
                     sys.stderr.write("connect_peer %s: %s\n" % (address, error))
 
-        if args.leech and completed_at is None and status.is_finished \
+        if args.leech and completed_at is None and status.has_metadata and status.is_finished \
                 and status.total_wanted_done == status.total_wanted:
             if not flushing:
                 handle.flush_cache()
@@ -213,14 +247,15 @@ def main():
                 flush_started = now
             if flushed or now - flush_started > 10:
                 completed_at = now
-                emit(dict(status_fields(handle, ses, started), event="complete", flushed=flushed, **resources()))
+                emit(dict(status_fields(handle, ses, started, args.report_peers), event="complete", flushed=flushed,
+                          **resources()))
                 if not args.stay:
                     ses.pause()
                     return 0
 
         if now - last_status >= args.interval:
             last_status = now
-            emit(dict(status_fields(handle, ses, started), event="status"))
+            emit(dict(status_fields(handle, ses, started, args.report_peers), event="status"))
 
         if now >= deadline:
             emit(dict(status_fields(handle, ses, started), event="timeout", **resources()))
