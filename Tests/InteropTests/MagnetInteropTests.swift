@@ -111,3 +111,23 @@ struct MagnetInteropTests {
         }
     }
 }
+
+/// qBittorrent (libtorrent 2.0 inside, driven over its Web API) takes a magnet link with no tracker and a
+/// peer added by address: it fetches the metadata from a Shoal seed and completes.
+@Suite(.enabled(if: RealClientKind.qbittorrent.shouldRun))
+struct QBittorrentMagnetInteropTests {
+    @Test func qBittorrentFetchesTheMetadataFromAShoalSeedAndCompletes() async throws {
+        try await Interop.withTemporaryDirectory { directory in
+            let (fixture, seedPort, seed, download) = try await SwarmCommand.seededFixture(in: directory)
+            defer { seed.stop() }
+            let info = try await Interop.shoalInfo(fixture.torrent.path)
+            let leecher = QBittorrentClient(workDirectory: directory.appendingPathComponent("qbittorrent"))
+            defer { leecher.stop() }
+            try await leecher.startLeeching(
+                magnet: info.magnet, downloadDirectory: download, port: try LoopbackPorts.free(),
+                connectTo: [.loopback(seedPort)])
+            try await leecher.waitUntilComplete(timeout: .seconds(90))
+            try assertSameFiles(source: fixture.content(in: fixture.seedData), downloaded: fixture.content(in: download))
+        }
+    }
+}

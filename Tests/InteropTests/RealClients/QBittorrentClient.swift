@@ -79,6 +79,13 @@ final class QBittorrentClient: RealClient {
         startDialling(peers)
     }
 
+    /// Downloads from a magnet link: the metadata comes from the peers it is given (BEP 9).
+    func startLeeching(magnet: String, downloadDirectory: URL, port: Int, connectTo peers: [PeerAddress]) async throws {
+        try await start(.leech, port: port)
+        try await add(.text("urls", magnet), named: magnet, directory: downloadDirectory)
+        startDialling(peers)
+    }
+
     /// Writes qBittorrent.conf, starts qbittorrent-nox, waits for its Web API and checks the settings.
     private func start(_ role: ClientRun.Role, port: Int) async throws {
         try kind.require()
@@ -162,15 +169,20 @@ final class QBittorrentClient: RealClient {
 
     /// Adds the .torrent file (checking any data already in `directory`), and learns its hash.
     private func add(torrent: URL, directory: URL) async throws {
+        try await add(.file("torrents", torrent), named: torrent.path, directory: directory)
+    }
+
+    /// Adds a torrent given by `source` (a file part, or a magnet link in `urls`), and learns its hash.
+    private func add(_ source: LoopbackHTTP.FormField, named name: String, directory: URL) async throws {
         guard let webPort = run.withLock({ $0.webPort }) else { throw RealClientError("qBittorrent was not started") }
         let response = try await LoopbackHTTP.post(
             "http://127.0.0.1:\(webPort)/api/v2/torrents/add",
             multipart: [
-                .file("torrents", torrent), .text("savepath", directory.path), .text("skip_checking", "false"),
+                source, .text("savepath", directory.path), .text("skip_checking", "false"),
                 .text("paused", "false"), .text("autoTMM", "false"), .text("contentLayout", "Original"),
             ])
         guard response.status == 200, response.text.hasPrefix("Ok") else {
-            throw RealClientError("qBittorrent did not add \(torrent.path): \(response.status) \(response.text)\n\(self)")
+            throw RealClientError("qBittorrent did not add \(name): \(response.status) \(response.text)\n\(self)")
         }
         let hash = try await poll("qBittorrent to list the torrent", timeout: .seconds(10)) {
             try await self.torrents().first?.hash
