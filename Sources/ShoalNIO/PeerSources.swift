@@ -20,6 +20,8 @@ public final class PeerSources: Sendable {
         var waitingCount = 0
         var started = false
         var running: [any PeerSource] = []
+        /// The torrent is private: sources it does not allow neither start nor run.
+        var isPrivate = false
     }
 
     /// The most addresses kept while no runtime takes them.
@@ -45,6 +47,7 @@ public final class PeerSources: Sendable {
         }
         guard first else { return }
         for source in sources {
+            guard source.allowedForPrivateTorrents || !state.withLock({ $0.isPrivate }) else { continue }
             do {
                 try await source.start(infoHash: infoHash, port: port) { [weak self] addresses, kind in
                     self?.deliver(addresses, source: kind)
@@ -56,9 +59,10 @@ public final class PeerSources: Sendable {
         }
     }
 
-    /// The torrent turned out private (BEP 27): the sources it does not allow stop.
+    /// The torrent turned out private (BEP 27): the sources it does not allow stop (or never start).
     public func torrentIsPrivate() async {
         let stopping = state.withLock { state -> [any PeerSource] in
+            state.isPrivate = true
             let stopping = state.running.filter { !$0.allowedForPrivateTorrents }
             state.running.removeAll { !$0.allowedForPrivateTorrents }
             return stopping

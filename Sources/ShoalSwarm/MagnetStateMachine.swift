@@ -378,9 +378,10 @@ public struct MagnetStateMachine: Sendable {
     private mutating func finish(_ infoBytes: [UInt8], into output: inout Output) {
         var carried = peerExchange.reachableAddresses()
         var seen = Set(carried)
-        for address in planner.candidates.filter({ $0.value.state != .banned }).sorted(by: { $0.value.sequence < $1.value.sequence })
-            .map(\.key) where !planner.isBanned(address) && seen.insert(address).inserted
-        {
+        // Then the others known, but not the source ports of peers that dialled us (nobody listens there).
+        let known = planner.candidates.filter { $0.value.state != .banned && $0.value.source != .incoming }
+        for address in known.sorted(by: { $0.value.sequence < $1.value.sequence }).map(\.key)
+        where !planner.isBanned(address) && seen.insert(address).inserted {
             carried.append(address)
         }
         for key in peers.keys.sorted() { output.actions.append(.close(key)) }

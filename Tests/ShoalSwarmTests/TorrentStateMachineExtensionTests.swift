@@ -10,8 +10,7 @@ import Testing
 @Suite("Torrent state machine: ut_metadata and ut_pex")
 struct TorrentStateMachineExtensionTests {
     static let content = MagnetSwarmTests.content
-    static let now = Instant.zero + .seconds(10)
-    static let peerAddress = PeerAddress("10.1.2.3:51413")!
+    static let now = WireLink<TorrentStateMachine>.now
 
     static func torrent(isPrivate: Bool = false, peerExchange: Bool = true) -> TorrentStateMachine {
         var random = SeededGenerator(seed: 5)
@@ -25,7 +24,7 @@ struct TorrentStateMachineExtensionTests {
     }
 
     @Test func advertisesBothExtensionsWithTheMetadataSizeAndOurPort() throws {
-        let link = try WireLink(torrent: Self.torrent())
+        let link = try WireLink(Self.torrent())
         let theirs = try #require(link.peer.machine.peerExtensions)
         #expect(theirs.id(for: "ut_metadata") == ExtensionHandshake.metadataMessageID)
         #expect(theirs.id(for: "ut_pex") == ExtensionHandshake.peerExchangeMessageID)
@@ -34,7 +33,7 @@ struct TorrentStateMachineExtensionTests {
     }
 
     @Test func servesEveryPieceOfTheInfoDictionaryAndRejectsOthers() throws {
-        var link = try WireLink(torrent: Self.torrent())
+        var link = try WireLink(Self.torrent())
         let info = Self.content.metainfo.infoBytes
         var assembled: [UInt8] = []
         for piece in 0..<MetadataMessage.pieceCount(totalSize: info.count) {
@@ -47,13 +46,13 @@ struct TorrentStateMachineExtensionTests {
         }
         #expect(assembled == info)
         #expect(try link.askMetadata(.request(piece: 7)) == .reject(piece: 7))
-        #expect(link.torrent.metadataPiecesServed == 7)
+        #expect(link.engine.metadataPiecesServed == 7)
         // Data and rejects from the peer are not answered.
         #expect(try link.askMetadata(.reject(piece: 0)) == nil)
     }
 
     @Test func rejectsAPeerThatAsksTooOften() throws {
-        var link = try WireLink(torrent: Self.torrent())
+        var link = try WireLink(Self.torrent())
         let allowed = TorrentStateMachine.metadataRequestFactor * 7 + 8
         for _ in 0..<allowed {
             guard case .data? = try link.askMetadata(.request(piece: 0)) else {
@@ -65,16 +64,16 @@ struct TorrentStateMachineExtensionTests {
     }
 
     @Test func aPrivateTorrentAdvertisesNeitherAndRejectsRequests() throws {
-        var link = try WireLink(torrent: Self.torrent(isPrivate: true))
+        var link = try WireLink(Self.torrent(isPrivate: true))
         let theirs = try #require(link.peer.machine.peerExtensions)
         #expect(theirs.id(for: "ut_metadata") == nil && theirs.id(for: "ut_pex") == nil && theirs.metadataSize == nil)
         #expect(try link.askMetadata(.request(piece: 0), id: ExtensionHandshake.metadataMessageID) == .reject(piece: 0))
-        #expect(link.torrent.metadataPiecesServed == 0)
+        #expect(link.engine.metadataPiecesServed == 0)
     }
 
     @Test func malformedExtensionMessagesCostThePeerItsConnection() throws {
         for id in [ExtensionHandshake.metadataMessageID, ExtensionHandshake.peerExchangeMessageID] {
-            var link = try WireLink(torrent: Self.torrent())
+            var link = try WireLink(Self.torrent())
             let actions = link.send(.extended(id: id, payload: ByteBuffer(string: "d5:addedi1ee8:msg_type")))
             #expect(actions.contains(.close(link.key)), "id \(id)")
             #expect(!actions.contains { if case .ban = $0 { true } else { false } })
@@ -82,7 +81,7 @@ struct TorrentStateMachineExtensionTests {
     }
 
     @Test func addressesFromPEXAreDialled() throws {
-        var link = try WireLink(torrent: Self.torrent())
+        var link = try WireLink(Self.torrent())
         let learned = [PeerAddress("10.9.9.1:6881")!, PeerAddress("[2001:db8::7]:6882")!]
         let message = PeerExchangeMessage(added: learned.map { .init($0, flags: .reachable) })
         let actions = link.send(.extended(id: ExtensionHandshake.peerExchangeMessageID, payload: ByteBuffer(bytes: message.encoded)))
@@ -112,91 +111,5 @@ struct TorrentStateMachineExtensionTests {
         #expect(!torrent.planner.isBanned(neighbour), "the host, ours, is not banned")
         #expect(torrent.addPeers([own], source: .tracker, now: Self.now + .seconds(3600)).isEmpty)
         #expect(torrent.addPeers([neighbour], source: .tracker, now: Self.now).contains { if case .connect = $0 { true } else { false } })
-    }
-}
-
-/// A torrent core and a peer (a wire state machine with a decoder) connected through their bytes.
-struct WireLink {
-    struct Peer {
-        var machine: PeerConnection.StateMachine
-        var decoder = PeerMessageDecoder(pieceCount: nil)
-        var inbound = ByteBuffer()
-        var handshaken = false
-    }
-
-    var torrent: TorrentStateMachine
-    var peer: Peer
-    let key: PeerKey
-    /// The id under which the peer receives `ut_metadata`.
-    static let peerMetadataID: UInt8 = 3
-
-    init(torrent: TorrentStateMachine) throws {
-        var torrent = torrent
-        let accepted = torrent.accepted(from: TorrentStateMachineExtensionTests.peerAddress, now: TorrentStateMachineExtensionTests.now)
-        self.torrent = torrent
-        key = try #require(accepted)
-        var random = SeededGenerator(seed: 77)
-        peer = Peer(
-            machine: PeerConnection.StateMachine(
-                configuration: .init(
-                    infoHash: torrent.configuration.infoHash, peerID: PeerID.shoal(using: &random),
-                    extensionHandshake: ExtensionHandshake(messages: ["ut_metadata": Self.peerMetadataID, "ut_pex": 4])),
-                ourPieces: nil, now: TorrentStateMachineExtensionTests.now))
-        _ = deliver(peer.machine.start(now: TorrentStateMachineExtensionTests.now))
-    }
-
-    /// Sends a message from the peer; returns the torrent's actions (its answers already delivered).
-    mutating func send(_ message: PeerMessage) -> [TorrentAction] {
-        deliver([.send(message)])
-    }
-
-    /// Sends a `ut_metadata` message under the torrent's id (or `id`); returns the torrent's answer.
-    mutating func askMetadata(_ message: MetadataMessage, id: UInt8? = nil) throws -> MetadataMessage? {
-        let id = id ?? peer.machine.peerExtensions?.id(for: "ut_metadata") ?? 0
-        var answer: MetadataMessage?
-        for event in events(after: [.send(message.message(id: id))]) {
-            if case .extensionMessage(Self.peerMetadataID, let payload) = event { answer = try MetadataMessage.decode(payload) }
-        }
-        return answer
-    }
-
-    private var collected: [PeerEvent] = []
-
-    private mutating func events(after actions: [PeerAction]) -> [PeerEvent] {
-        collected = []
-        _ = deliver(actions)
-        return collected
-    }
-
-    /// Carries the peer's actions to the torrent and the torrent's bytes back, until both are quiet.
-    private mutating func deliver(_ actions: [PeerAction]) -> [TorrentAction] {
-        let now = TorrentStateMachineExtensionTests.now
-        var outgoing = ByteBuffer()
-        for action in actions {
-            switch action {
-            case .sendHandshake(let handshake): handshake.write(to: &outgoing)
-            case .send(let message): message.write(to: &outgoing)
-            case .emit(let event): collected.append(event)
-            case .close: break
-            }
-        }
-        guard outgoing.readableBytes > 0 else { return [] }
-        let torrentActions = torrent.received(&outgoing, from: key, now: now)
-        for case .send(let key, var bytes) in torrentActions where key == self.key {
-            peer.inbound.writeBuffer(&bytes)
-            var answers: [PeerAction] = []
-            while true {
-                if !peer.handshaken {
-                    guard let handshake = try? Handshake.decode(from: &peer.inbound) else { break }
-                    peer.handshaken = true
-                    answers += peer.machine.receivedHandshake(handshake, now: now)
-                } else {
-                    guard let message = try? peer.decoder.next(from: &peer.inbound) else { break }
-                    answers += peer.machine.received(message, now: now)
-                }
-            }
-            _ = deliver(answers)
-        }
-        return torrentActions
     }
 }
