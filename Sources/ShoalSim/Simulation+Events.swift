@@ -20,13 +20,18 @@ extension Simulation {
         case .uplinkDone(let node, let version):
             guard nodes[node].uplinkVersion == version else { return }
             uplinkDone(node)
-        case .deliver(let connection, let side, var bytes):
+        case .deliver(let connection, let side, let chunk):
             guard connections[connection]?[side].open == true, let key = connections[connection]![side].key else {
                 return
             }
             let node = connections[connection]![side].node
-            nodes[node].report.bytesReceived += Int64(bytes.readableBytes)
-            let actions = nodes[node].machine.received(&bytes, from: key, now: now)
+            nodes[node].report.bytesReceived += Int64(chunk.readableBytes)
+            var actions: [TorrentAction] = []
+            var bytes = chunk.first
+            nodes[node].machine.received(&bytes, from: key, now: now, into: &actions)
+            for var part in chunk.rest {
+                nodes[node].machine.received(&part, from: key, now: now, into: &actions)
+            }
             execute(actions, on: node)
         case .arrive(let connection):
             arrive(connection)

@@ -65,7 +65,7 @@ public final class Simulation {
         /// A node's upload link finished sending a chunk (if `version` is still current).
         case uplinkDone(node: Int, version: UInt64)
         /// A chunk reaches one end of a connection.
-        case deliver(connection: Int, side: Int, ByteBuffer)
+        case deliver(connection: Int, side: Int, Chunk)
         /// A dial reaches the listening node.
         case arrive(connection: Int)
         /// The dialling node learns its dial was answered.
@@ -127,10 +127,20 @@ public final class Simulation {
         var side: Int
     }
 
+    /// Bytes that cross a link together: buffers as the engine wrote them, never joined (joining copied every
+    /// block behind its 13-byte head); the receiving engine takes them one after the other.
+    struct Chunk {
+        var first: ByteBuffer
+        /// Empty for most chunks (no allocation).
+        var rest: [ByteBuffer] = []
+
+        var readableBytes: Int { rest.reduce(first.readableBytes) { $0 + $1.readableBytes } }
+    }
+
     /// A chunk on its way out of a node's upload link.
     struct Flow {
         var end: ConnectionEnd
-        var chunk: ByteBuffer
+        var chunk: Chunk
         /// Bytes still to send.
         var remaining: Double
     }

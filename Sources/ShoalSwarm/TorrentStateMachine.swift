@@ -231,16 +231,33 @@ public struct TorrentStateMachine: Sendable {
             swap(&wire, &wireScratch)
         }
         while true {
+            // A block's head that ended the last read, and this one starting with the block: the block is
+            // sliced from here, not copied after its head.
+            var split = false
             if inbound.readableBytes == 0 {
                 guard bytes.readableBytes > 0 else { break }
                 inbound = bytes
                 bytes.moveReaderIndex(forwardBy: bytes.readableBytes)
+            } else if handshaken, let block = PeerMessageDecoder.blockLength(afterPieceHead: inbound),
+                bytes.readableBytes >= block
+            {
+                split = true
             } else {
                 PeerMessageFraming.complete(&inbound, from: &bytes, handshake: !handshaken)
             }
             wire.removeAll(keepingCapacity: true)
             do throws(WireError) {
-                if !handshaken {
+                if split {
+                    let head = inbound
+                    let decoded = try withPeer(key) { peer throws(WireError) -> Bool in
+                        guard let message = try peer.decoder.nextPiece(head: head, body: &bytes) else { return false }
+                        peer.machine.received(message, now: now, into: &wire)
+                        return true
+                    }
+                    // The head and the block were checked before, so it decodes (or throws).
+                    guard decoded == true else { break }
+                    inbound = ByteBuffer()
+                } else if !handshaken {
                     guard let handshake = try Handshake.decode(from: &inbound) else {
                         if bytes.readableBytes > 0 { continue } else { break }
                     }

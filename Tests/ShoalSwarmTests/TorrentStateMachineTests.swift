@@ -21,6 +21,21 @@ struct TorrentStateMachineTests {
         #expect(swarm.node(leecher).verified == Set(0..<content.geometry.pieceCount))
     }
 
+    /// Bytes as sockets deliver them: each send cut at random points (a block's head often alone, the case the
+    /// engine decodes without a copy), the data still exact.
+    @Test(arguments: [3, 4] as [UInt64])
+    func messagesCutAnywhereStillDeliverExactData(seed: UInt64) throws {
+        let content = Content(totalLength: 200_000, pieceLength: 32768, seed: seed)
+        var swarm = MemorySwarm(content: content)
+        swarm.cutSends = SplitMix64(seed: seed)
+        let source = swarm.addNode(complete: true)
+        let leecher = swarm.addNode(complete: false)
+        swarm.introduce(leecher, to: source)
+        try swarm.run(until: { $0.node(leecher).machine.isComplete })
+        #expect(swarm.node(leecher).hasContent(content))
+        #expect(swarm.node(leecher).banned.isEmpty)
+    }
+
     @Test func piecesFlowBetweenLeechersWhileTheSeedServes() throws {
         let content = Content(totalLength: 600_000, pieceLength: 16384, seed: 2)
         var swarm = MemorySwarm(content: content)
@@ -106,6 +121,8 @@ struct MemorySwarm {
     private var links: [End: End] = [:]
     private var pending: [(node: Int, action: TorrentAction)] = []
     private(set) var now = Instant.zero + .seconds(1)
+    /// When set, each send reaches its peer in pieces cut at random (one in four right after a 13-byte head).
+    var cutSends: SplitMix64?
 
     init(content: Content) {
         self.content = content
@@ -187,8 +204,22 @@ struct MemorySwarm {
             results = nodes[index].machine.connectionEstablished(key, now: now)
         case .send(let key, var bytes):
             guard let remote = links[End(node: index, key: key)] else { break }
-            let answers = nodes[remote.node].machine.received(&bytes, from: remote.key, now: now)
-            pending += answers.map { (remote.node, $0) }
+            var parts: [ByteBuffer] = []
+            if var random = cutSends {
+                while bytes.readableBytes > 0 {
+                    let length =
+                        random.next() % 4 == 0
+                        ? min(13, bytes.readableBytes) : Int(random.next() % UInt64(bytes.readableBytes)) + 1
+                    parts.append(bytes.readSlice(length: length)!)
+                }
+                cutSends = random
+            } else {
+                parts = [bytes]
+            }
+            for var part in parts {
+                let answers = nodes[remote.node].machine.received(&part, from: remote.key, now: now)
+                pending += answers.map { (remote.node, $0) }
+            }
         case .close(let key):
             guard let remote = links.removeValue(forKey: End(node: index, key: key)) else { break }
             links[remote] = nil
