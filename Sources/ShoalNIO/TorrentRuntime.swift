@@ -186,6 +186,9 @@ public final class TorrentRuntime: Sendable {
                 state.value.unwrittenBytes += 2 * data.readableBytes
             case .read(let key, let block):
                 reads.append(.read(key, block))
+            case .notifySent(let key, let block):
+                guard let handler = state.value.channels[key]?.handler else { continue }
+                handler.whenWritten { self.apply { $0.blockSent(block, to: key, now: Self.now()) } }
             case .hash(let piece):
                 hashes.append(.hash(piece))
             case .verified(let piece):

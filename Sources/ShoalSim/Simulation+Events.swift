@@ -33,6 +33,9 @@ extension Simulation {
                 nodes[node].machine.received(&part, from: key, now: now, into: &actions)
             }
             execute(actions, on: node)
+        case .sent(let node, let key, let block):
+            guard nodes[node].online else { return }
+            execute(nodes[node].machine.blockSent(block, to: key, now: now), on: node)
         case .arrive(let connection):
             arrive(connection)
         case .established(let connection):
@@ -165,6 +168,16 @@ extension Simulation {
                 disk.append(.written(block))
             case .read(let key, let block):
                 disk.append(.read(key, block, nodes[node].storage.read(block)))
+            case .notifySent(let key, let block):
+                guard let end = nodes[node].end(of: key), connections[end.connection]?[end.side].open == true else {
+                    continue
+                }
+                let written = connections[end.connection]![end.side].writtenBytes
+                if connections[end.connection]![end.side].leftBytes >= written {
+                    queue.schedule(.sent(node: node, key: key, block), at: now)
+                } else {
+                    connections[end.connection]![end.side].sentMarkers.append((written, block))
+                }
             case .hash(let piece):
                 disk.append(.hashed(piece: piece, nodes[node].storage.hash(piece: piece)))
             case .verified:

@@ -93,6 +93,7 @@ extension Simulation {
     private func shut(_ end: ConnectionEnd) -> Int {
         connections[end.connection]![end.side].open = false
         connections[end.connection]![end.side].outbound = []
+        connections[end.connection]![end.side].sentMarkers = []
         let node = connections[end.connection]![end.side].node
         dropFlows(of: end, on: node)
         return node
@@ -110,6 +111,7 @@ extension Simulation {
             bytes.readableBytes > 0
         else { return }
         let sending = connections[end.connection]![end.side].sending
+        connections[end.connection]![end.side].writtenBytes += Int64(bytes.readableBytes)
         if !sending && bytes.readableBytes <= configuration.controlMessageLimit {
             transmit(Chunk(first: bytes), over: end, from: node)
             return
@@ -197,6 +199,16 @@ extension Simulation {
     /// behind what that link already has to take in, and after what the connection delivered before.
     private func transmit(_ bytes: Chunk, over end: ConnectionEnd, from node: Int) {
         nodes[node].report.bytesSent += Int64(bytes.readableBytes)
+        if connections[end.connection] != nil {
+            connections[end.connection]![end.side].leftBytes += Int64(bytes.readableBytes)
+            let left = connections[end.connection]![end.side].leftBytes
+            while let marker = connections[end.connection]![end.side].sentMarkers.first, marker.bytes <= left,
+                let key = connections[end.connection]![end.side].key
+            {
+                connections[end.connection]![end.side].sentMarkers.removeFirst()
+                queue.schedule(.sent(node: node, key: key, marker.block), at: now)
+            }
+        }
         let other = 1 - end.side
         guard connections[end.connection]?[end.side].open == true, connections[end.connection]![other].open else {
             return

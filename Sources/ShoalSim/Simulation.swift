@@ -64,6 +64,8 @@ public final class Simulation {
         case tick(node: Int)
         /// A node's upload link finished sending a chunk (if `version` is still current).
         case uplinkDone(node: Int, version: UInt64)
+        /// The bytes written to a peer before a block's `notifySent` have left the node.
+        case sent(node: Int, key: PeerKey, Block)
         /// A chunk reaches one end of a connection.
         case deliver(connection: Int, side: Int, Chunk)
         /// A dial reaches the listening node.
@@ -155,6 +157,11 @@ public final class Simulation {
             var outbound: Deque<ByteBuffer> = []
             /// A chunk of this end is on the node's upload link.
             var sending = false
+            /// Bytes the engine wrote to this end, and bytes of them that left the node's link.
+            var writtenBytes: Int64 = 0
+            var leftBytes: Int64 = 0
+            /// Blocks whose engine asked to know when the bytes written before them (`writtenBytes` then) left.
+            var sentMarkers: Deque<(bytes: Int64, block: Block)> = []
             /// When the last chunk for this end was delivered (chunks arrive in order).
             var lastDelivery = Instant.zero
             /// The address the other end sees for this one.

@@ -108,6 +108,11 @@ struct MemorySwarm {
         var completions = 0
         /// Takes requests and never answers them.
         var mute = false
+        /// Never tells its machine that a block went out (`blockSent`): keeps them in `unconfirmed`.
+        var holdsSends = false
+        var unconfirmed: [(key: PeerKey, block: Block)] = []
+        /// Blocks read for peers (`read` actions carried out).
+        var reads: [Block] = []
     }
 
     /// A connection end: which node and which key it has for the peer.
@@ -148,6 +153,15 @@ struct MemorySwarm {
                 address: PeerAddress("10.0.0.\(index + 1):6881")!, data: data, corrupt: corrupt, mute: mute))
         return index
     }
+
+    /// Tells a node's machine that the blocks it held back (``Node/holdsSends``) went out.
+    mutating func confirmSends(of node: Int) {
+        let held = nodes[node].unconfirmed
+        nodes[node].unconfirmed = []
+        for (key, block) in held { enqueue(nodes[node].machine.blockSent(block, to: key, now: now), at: node) }
+    }
+
+    mutating func setHoldsSends(_ node: Int, _ holds: Bool) { nodes[node].holdsSends = holds }
 
     /// Runs `body` on a node's state machine (for controls the tests exercise).
     mutating func mutateMachine(_ node: Int, _ body: (inout TorrentStateMachine) -> [TorrentAction]) -> [TorrentAction] {
@@ -231,7 +245,15 @@ struct MemorySwarm {
             let start = block.piece * content.geometry.pieceLength + block.offset
             nodes[index].data.replaceSubrange(start..<(start + bytes.count), with: bytes)
             results = nodes[index].machine.blockWritten(block, now: now)
+        case .notifySent(let key, let block):
+            // Sends reach the peer at once here: the block is out.
+            if nodes[index].holdsSends {
+                nodes[index].unconfirmed.append((key, block))
+            } else {
+                results = nodes[index].machine.blockSent(block, to: key, now: now)
+            }
         case .read(let key, let block):
+            nodes[index].reads.append(block)
             if nodes[index].mute { break }
             let start = block.piece * content.geometry.pieceLength + block.offset
             let buffer = ByteBuffer(bytes: nodes[index].data[start..<(start + block.length)])
