@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "ShoalSim", targets: ["ShoalSim"]),
         .library(name: "ShoalLab", targets: ["ShoalLab"]),
         .library(name: "ShoalProcess", targets: ["ShoalProcess"]),
+        .library(name: "ShoalTracker", targets: ["ShoalTracker"]),
+        .library(name: "ShoalTrackerNIO", targets: ["ShoalTrackerNIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
@@ -28,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        // The tracker's HTTP server and client (issue 5). Hummingbird's default traits would build
+        // swift-configuration and full Foundation, which the tracker does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -92,6 +98,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ShoalTracker",
+            dependencies: ["ShoalBencode", "ShoalCore"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ShoalTrackerNIO",
+            dependencies: [
+                "ShoalCore", "ShoalTracker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ShoalProcess",
             swiftSettings: strictSettings
         ),
@@ -103,7 +125,7 @@ let package = Package(
         .target(
             name: "ShoalFuzzChecks",
             dependencies: [
-                "ShoalBencode", "ShoalCore", "ShoalWire",
+                "ShoalBencode", "ShoalCore", "ShoalWire", "ShoalTracker",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -112,6 +134,9 @@ let package = Package(
         .executableTarget(name: "fuzz-metainfo", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/metainfo", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-magnet", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/magnet", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-wire", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/wire", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-tracker-http", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-http", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-tracker-udp", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-udp", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-tracker-state", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-state", swiftSettings: strictSettings),
         .executableTarget(
             name: "shoal",
             dependencies: [
@@ -190,6 +215,11 @@ let package = Package(
         .testTarget(
             name: "ShoalLabTests",
             dependencies: ["ShoalLab", "ShoalSim", "ShoalCore", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalTrackerTests",
+            dependencies: ["ShoalTracker", "ShoalBencode", "ShoalCore", "ShoalTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,260 @@
+/// The address part of a stored peer: an IPv4 or an IPv6 host.
+protocol RegistryAddress: Hashable, Sendable {
+    /// Bytes of a compact entry (BEP 23: 6; BEP 7: 18).
+    static var compactSize: Int { get }
+    /// Appends the compact entry: address, then port, big-endian.
+    func appendCompact(port: UInt16, to output: inout [UInt8])
+    /// Two words for keyed hashing.
+    var words: (UInt64, UInt64) { get }
+}
+
+struct IPv4Host: RegistryAddress {
+    var value: UInt32
+    static var compactSize: Int { 6 }
+    @inline(__always)
+    func appendCompact(port: UInt16, to output: inout [UInt8]) {
+        output.appendBigEndian(value)
+        output.appendBigEndian(port)
+    }
+    var words: (UInt64, UInt64) { (UInt64(value), 4) }
+}
+
+struct IPv6Host: RegistryAddress {
+    var high: UInt64
+    var low: UInt64
+    static var compactSize: Int { 18 }
+    @inline(__always)
+    func appendCompact(port: UInt16, to output: inout [UInt8]) {
+        output.appendBigEndian(high)
+        output.appendBigEndian(low)
+        output.appendBigEndian(port)
+    }
+    var words: (UInt64, UInt64) { (high, low) }
+}
+
+/// One stored peer: 12 bytes for IPv4 (address, expiry, port, flags), 24 for IPv6.
+struct PeerRecord<Address: RegistryAddress>: Sendable {
+    var address: Address
+    /// Registry seconds after which the peer is gone unless it announces again.
+    var expires: UInt32
+    var port: UInt16
+    var flags: UInt8
+
+    static var seeder: UInt8 { 1 }
+    /// Its `completed` was counted (a repeated one is not counted again).
+    static var counted: UInt8 { 2 }
+
+    var isSeeder: Bool { flags & Self.seeder != 0 }
+}
+
+/// The peers of one address family of one swarm, for millions of peers across the registry: fixed-size
+/// records in one contiguous array (no object per peer), removed by swapping the last one into the
+/// hole, and, past a few peers, an open-addressing index of 4-byte slots (linear probing, backward-shift
+/// deletion, no tombstones) from (address, port) to the record. The index hashes with the registry's
+/// secret key (SipHash), so that no one can aim peers at one run of slots. Small swarms, the most
+/// common, have no index at all and are scanned.
+struct PeerStore<Address: RegistryAddress>: Sendable {
+    typealias Record = PeerRecord<Address>
+
+    private(set) var records: ContiguousArray<Record> = []
+    /// Record position + 1; 0 is empty. Empty while the store is small.
+    private var slots: ContiguousArray<UInt32> = []
+    private(set) var seeders = 0
+
+    /// Stores up to this many peers are scanned instead of indexed.
+    static var scanLimit: Int { 16 }
+
+    var count: Int { records.count }
+    var leechers: Int { records.count - seeders }
+
+    /// Bytes held, for the registry's memory report.
+    var bytesAllocated: Int {
+        records.capacity * MemoryLayout<Record>.stride + slots.capacity * MemoryLayout<UInt32>.stride
+    }
+
+    @inline(__always)
+    private static func hash(_ address: Address, _ port: UInt16, _ key: (UInt64, UInt64)) -> Int {
+        let (a, b) = address.words
+        return Int(truncatingIfNeeded: SipHasher.hash(key0: key.0, key1: key.1, a, b, UInt64(port)))
+    }
+
+    /// The position of the peer at `address`:`port`.
+    func find(_ address: Address, port: UInt16, key: (UInt64, UInt64)) -> Int? {
+        if slots.isEmpty {
+            return records.firstIndex { $0.address == address && $0.port == port }
+        }
+        let mask = slots.count - 1
+        var slot = Self.hash(address, port, key) & mask
+        while true {
+            let value = slots[slot]
+            if value == 0 { return nil }
+            let position = Int(value - 1)
+            if records[position].address == address && records[position].port == port { return position }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Adds a peer that is not stored yet; returns its position.
+    @discardableResult
+    mutating func insert(_ record: Record, key: (UInt64, UInt64)) -> Int {
+        let position = records.count
+        records.append(record)
+        if record.isSeeder { seeders += 1 }
+        if slots.isEmpty {
+            if records.count > Self.scanLimit { rebuildIndex(key: key) }
+        } else if records.count * 4 > slots.count * 3 {
+            rebuildIndex(key: key)
+        } else {
+            place(position, key: key)
+        }
+        return position
+    }
+
+    /// Changes a stored peer's expiry and seeder flag (and the count of seeders with it).
+    @inline(__always)
+    mutating func update(at position: Int, expires: UInt32, seeder: Bool, counted: Bool) {
+        let was = records[position].isSeeder
+        records[position].expires = expires
+        var flags = records[position].flags & ~Record.seeder
+        if seeder { flags |= Record.seeder }
+        if counted { flags |= Record.counted }
+        records[position].flags = flags
+        if was != seeder { seeders += seeder ? 1 : -1 }
+    }
+
+    /// Removes the peer at `position`; the last record moves into its place.
+    mutating func remove(at position: Int, key: (UInt64, UInt64)) {
+        if records[position].isSeeder { seeders -= 1 }
+        if !slots.isEmpty {
+            unindex(position, key: key)
+            let last = records.count - 1
+            if position != last { reindex(from: last, to: position, key: key) }
+        }
+        let last = records.count - 1
+        if position != last { records[position] = records[last] }
+        records.removeLast()
+        if !slots.isEmpty && (records.count <= Self.scanLimit / 2 || records.count * 8 < slots.count) {
+            rebuildIndex(key: key)
+        }
+    }
+
+    /// Removes every peer whose expiry is before `now`; returns how many.
+    mutating func removeExpired(before now: UInt32, key: (UInt64, UInt64)) -> Int {
+        var removed = 0
+        var position = records.count - 1
+        while position >= 0 {
+            if records[position].expires < now {
+                remove(at: position, key: key)
+                removed += 1
+            }
+            position -= 1
+        }
+        if records.capacity > 32 && records.count * 4 < records.capacity {
+            // Give memory back after a swarm shrank (an array never shrinks by itself).
+            var smaller = ContiguousArray<Record>()
+            smaller.reserveCapacity(records.count * 2)
+            smaller.append(contentsOf: records)
+            records = smaller
+        }
+        return removed
+    }
+
+    /// Calls `body` with up to `want` peers chosen at random, never the one at `excluding`, and (for a
+    /// seed asking) no seeders. The choice walks the records from a random start with a random stride
+    /// coprime to their count: no allocation, each peer at most once.
+    func sample<Random: RandomNumberGenerator>(
+        _ want: Int, excluding: Int?, seedersWanted: Bool, random: inout Random, _ body: (Record) -> Void
+    ) {
+        let count = records.count
+        guard want > 0, count > 0 else { return }
+        let available = count - (excluding == nil ? 0 : 1) - (seedersWanted ? 0 : seeders)
+        guard available > 0 else { return }
+        var start = 0
+        var stride = 1
+        if available > want {
+            start = Int(random.next() % UInt64(count))
+            if count > 2 {
+                for _ in 0..<8 {
+                    let candidate = 1 + Int(random.next() % UInt64(count - 1))
+                    if Self.gcd(candidate, count) == 1 {
+                        stride = candidate
+                        break
+                    }
+                }
+            }
+        }
+        var given = 0
+        var position = start
+        // A seed asking in a swarm of seeders must not make us scan it all.
+        let maxSteps = seedersWanted ? count : min(count, 8 * want + 64)
+        for _ in 0..<maxSteps {
+            let record = records[position]
+            if position != excluding && (seedersWanted || !record.isSeeder) {
+                body(record)
+                given += 1
+                if given == want { return }
+            }
+            position += stride
+            if position >= count { position -= count }
+        }
+    }
+
+    private static func gcd(_ a: Int, _ b: Int) -> Int {
+        var (a, b) = (a, b)
+        while b != 0 { (a, b) = (b, a % b) }
+        return a
+    }
+
+    // MARK: - The index
+
+    private mutating func rebuildIndex(key: (UInt64, UInt64)) {
+        guard records.count > Self.scanLimit / 2 else {
+            slots = []
+            return
+        }
+        var capacity = 32
+        while capacity < records.count * 2 { capacity *= 2 }  // load at most 1/2 after a rebuild, 3/4 before the next
+        slots = ContiguousArray(repeating: 0, count: capacity)
+        for position in records.indices { place(position, key: key) }
+    }
+
+    private mutating func place(_ position: Int, key: (UInt64, UInt64)) {
+        let mask = slots.count - 1
+        var slot = Self.hash(records[position].address, records[position].port, key) & mask
+        while slots[slot] != 0 { slot = (slot + 1) & mask }
+        slots[slot] = UInt32(position + 1)
+    }
+
+    /// The slot holding `position`.
+    private func slot(of position: Int, key: (UInt64, UInt64)) -> Int {
+        let mask = slots.count - 1
+        var slot = Self.hash(records[position].address, records[position].port, key) & mask
+        while slots[slot] != UInt32(position + 1) { slot = (slot + 1) & mask }
+        return slot
+    }
+
+    /// Empties `position`'s slot, shifting later members of its probe run back (Knuth's algorithm R).
+    private mutating func unindex(_ position: Int, key: (UInt64, UInt64)) {
+        let mask = slots.count - 1
+        var hole = slot(of: position, key: key)
+        var next = (hole + 1) & mask
+        while slots[next] != 0 {
+            let moved = Int(slots[next] - 1)
+            let home = Self.hash(records[moved].address, records[moved].port, key) & mask
+            // Move it back when its home is not cyclically within (hole, next].
+            let distanceToNext = (next - home) & mask
+            let distanceToHole = (next - hole) & mask
+            if distanceToNext >= distanceToHole {
+                slots[hole] = slots[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        slots[hole] = 0
+    }
+
+    /// The record at `from` is about to move to `to`: its slot follows.
+    private mutating func reindex(from: Int, to: Int, key: (UInt64, UInt64)) {
+        slots[slot(of: from, key: key)] = UInt32(to + 1)
+    }
+}
