@@ -34,6 +34,8 @@ let package = Package(
         // swift-configuration and full Foundation, which the tracker does not use.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -105,11 +107,13 @@ let package = Package(
         .target(
             name: "ShoalTrackerNIO",
             dependencies: [
-                "ShoalCore", "ShoalTracker",
+                "ShoalCore", "ShoalStorage", "ShoalTracker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -146,7 +150,10 @@ let package = Package(
                 "ShoalSwarm",
                 "ShoalNIO",
                 "ShoalLab",
+                "ShoalTracker",
+                "ShoalTrackerNIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -220,6 +227,16 @@ let package = Package(
         .testTarget(
             name: "ShoalTrackerTests",
             dependencies: ["ShoalTracker", "ShoalBencode", "ShoalCore", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalTrackerNIOTests",
+            dependencies: [
+                "ShoalTrackerNIO", "ShoalTracker", "ShoalCore", "ShoalTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
