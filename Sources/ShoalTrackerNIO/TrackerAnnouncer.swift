@@ -53,6 +53,9 @@ public final class TrackerAnnouncer: Sendable {
         self.onEvent = onEvent
     }
 
+    /// The clock the announcer runs on (for showing when a retry is due).
+    public static func now() -> Instant { TrackerClock.now() }
+
     /// Sends `started` to every tier.
     public func start() {
         eventLoop.execute { self.apply { $0.start(now: TrackerClock.now(), totals: $1) } }
