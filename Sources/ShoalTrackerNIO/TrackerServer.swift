@@ -245,6 +245,11 @@ public final class TrackerServer: Sendable {
         return Status(swarms: swarms, peers: peers, udp: udp, httpAnnounces: http.announces, httpScrapes: http.scrapes)
     }
 
+    /// A swarm's counts now; nil when the tracker does not know it.
+    public func counts(_ infoHash: Bytes20) -> ScrapeCounts? {
+        state.withLock { $0.registry.counts(infoHash) }
+    }
+
     /// Bytes the registry's structures hold (an estimate from their capacities).
     public var registryBytes: Int { state.withLock { $0.registry.bytesAllocated } }
 
