@@ -207,8 +207,10 @@ struct SwarmRun {
                         progress.show(statistics, seeding: finished)
                         lastStatistics = statistics
                         trackers?.update(statistics, geometry: geometry)
-                        // Few peers while downloading: ask the trackers again (they enforce their min interval).
-                        if !finished, statistics.peers.count < Self.fewPeers, Terminal.now() - lastPeerRequest >= 60 {
+                        // Few peers while downloading: ask the trackers again, every 10 s with none, every minute with
+                        // a few (the announce core holds each tracker to its min interval).
+                        let wait = statistics.peers.isEmpty ? 10.0 : 60.0
+                        if !finished, statistics.peers.count < Self.fewPeers, Terminal.now() - lastPeerRequest >= wait {
                             lastPeerRequest = Terminal.now()
                             trackers?.announcer.requestPeers()
                         }
