@@ -141,6 +141,16 @@ let package = Package(
         .executableTarget(name: "fuzz-tracker-http", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-http", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-tracker-udp", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-udp", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-tracker-state", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-state", swiftSettings: strictSettings),
+        // The tracker benchmark's load generator (bench/tracker).
+        .executableTarget(
+            name: "tracker-load",
+            dependencies: [
+                "ShoalCore", "ShoalTracker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "shoal",
             dependencies: [
