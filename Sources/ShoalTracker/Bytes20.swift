@@ -68,14 +68,19 @@ public struct Bytes20: Hashable, Sendable, Comparable, CustomStringConvertible {
 }
 
 extension [UInt8] {
+    // Byte by byte: `append(contentsOf:)` of a raw buffer took its generic path, 3% of the UDP server's time.
     @inline(__always)
     mutating func appendBigEndian(_ value: UInt64) {
-        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+        appendBigEndian(UInt32(truncatingIfNeeded: value >> 32))
+        appendBigEndian(UInt32(truncatingIfNeeded: value))
     }
 
     @inline(__always)
     mutating func appendBigEndian(_ value: UInt32) {
-        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+        append(UInt8(truncatingIfNeeded: value >> 24))
+        append(UInt8(truncatingIfNeeded: value >> 16))
+        append(UInt8(truncatingIfNeeded: value >> 8))
+        append(UInt8(truncatingIfNeeded: value))
     }
 
     @inline(__always)

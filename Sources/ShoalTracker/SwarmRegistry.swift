@@ -161,12 +161,18 @@ public struct SwarmRegistry: Sendable {
         }
         if change.refused { throw .full }
         peerCount += change.added
-        if change.completed { swarms[position].completed &+= 1 }
-        let swarm = swarms[position]
+        // In place: a copy of the swarm would retain and release its four arrays.
+        return Self.finish(&swarms[position], completed: change.completed, time: time)
+    }
+
+    /// Counts a completion, notes when the swarm became empty, and gives its counts.
+    @inline(__always)
+    private static func finish(_ swarm: inout Swarm, completed: Bool, time: UInt32) -> ScrapeCounts {
+        if completed { swarm.completed &+= 1 }
         if swarm.peerCount == 0 {
-            if swarms[position].emptySince == nil { swarms[position].emptySince = time }
-        } else {
-            swarms[position].emptySince = nil
+            if swarm.emptySince == nil { swarm.emptySince = time }
+        } else if swarm.emptySince != nil {
+            swarm.emptySince = nil
         }
         return ScrapeCounts(seeders: Int64(swarm.seeders), completed: swarm.completed, leechers: Int64(swarm.leechers))
     }
@@ -219,9 +225,10 @@ public struct SwarmRegistry: Sendable {
 
     /// A swarm's counts; nil when the registry does not know it.
     public func counts(_ infoHash: Bytes20) -> ScrapeCounts? {
-        guard let position = positions[infoHash] else { return nil }
-        let swarm = swarms[Int(position)]
-        return ScrapeCounts(seeders: Int64(swarm.seeders), completed: swarm.completed, leechers: Int64(swarm.leechers))
+        guard let position = positions[infoHash].map(Int.init) else { return nil }
+        return ScrapeCounts(
+            seeders: Int64(swarms[position].seeders), completed: swarms[position].completed,
+            leechers: Int64(swarms[position].leechers))
     }
 
     /// Every swarm's counts (a full scrape), in info-hash order.

@@ -31,11 +31,17 @@ public final class TrackerServer: Sendable {
         public var saveInterval: Interval
         /// Event loop threads (one is fastest per CPU second: the registry has one lock anyway).
         public var threads: Int
+        /// A group to serve on instead of one of `threads` of its own (kept running at stop): `shoal
+        /// tracker` passes NIO's singleton group after making it Swift Concurrency's executor, so that
+        /// Hummingbird's request tasks run on the event loop thread instead of hopping to the concurrency
+        /// pool and back for every request.
+        public var group: (any EventLoopGroup)?
 
         public init(
             httpPort: Int? = 6969, udpPort: Int? = 6969, bindAddresses: [String] = [],
             registry: SwarmRegistry.Configuration, udp: UDPTrackerServer.Configuration = .init(),
-            maxFullScrape: Int = 10_000, statePath: String? = nil, saveInterval: Interval = .seconds(300), threads: Int = 1
+            maxFullScrape: Int = 10_000, statePath: String? = nil, saveInterval: Interval = .seconds(300), threads: Int = 1,
+            group: (any EventLoopGroup)? = nil
         ) {
             self.httpPort = httpPort
             self.udpPort = udpPort
@@ -46,6 +52,7 @@ public final class TrackerServer: Sendable {
             self.statePath = statePath
             self.saveInterval = saveInterval
             self.threads = threads
+            self.group = group
         }
     }
 
@@ -67,7 +74,9 @@ public final class TrackerServer: Sendable {
     public let configuration: Configuration
     private let state: Mutex<State>
     private let httpCounts = Mutex<(announces: Int, scrapes: Int)>((0, 0))
-    private let group: MultiThreadedEventLoopGroup
+    private let group: any EventLoopGroup
+    /// The group is ours to shut down.
+    private let ownsGroup: Bool
     private let running = Mutex<Running>(Running())
 
     struct Running: Sendable {
@@ -98,7 +107,13 @@ public final class TrackerServer: Sendable {
             State(
                 registry: registry, udp: UDPTrackerServer(configuration: configuration.udp, secret: secret, now: now),
                 http: HTTPTrackerServer(maxFullScrape: configuration.maxFullScrape, maxPeers: configuration.registry.maxNumWant)))
-        group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.threads, 1))
+        if let shared = configuration.group {
+            group = shared
+            ownsGroup = false
+        } else {
+            group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.threads, 1))
+            ownsGroup = true
+        }
         self.stateWarning = stateWarning
     }
 
@@ -272,7 +287,7 @@ public final class TrackerServer: Sendable {
         if save, configuration.statePath != nil {
             try? saveState()
         }
-        try? await group.shutdownGracefully()
+        if ownsGroup { try? await group.shutdownGracefully() }
     }
 
     /// Writes the registry to the state file now.

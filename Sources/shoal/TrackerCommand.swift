@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Glibc
 import NIOCore
+import NIOPosix
 import ShoalCore
 import ShoalStorage
 import ShoalTracker
@@ -66,9 +67,15 @@ struct TrackerCommand: AsyncParsableCommand {
         var generator = SystemRandomNumberGenerator()
         let registry = SwarmRegistry.Configuration(
             interval: interval, maxNumWant: maxPeers, allowList: allowed, seed: generator.next())
+        // One thread serves everything: NIO's singleton group of one loop, made Swift Concurrency's executor,
+        // so that HTTP requests (Hummingbird runs each connection as a task) never hop between threads.
+        NIOSingletons.groupLoopCountSuggestion = 1
+        let group: (any EventLoopGroup)? =
+            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+            ? MultiThreadedEventLoopGroup.singleton : nil
         let configuration = TrackerServer.Configuration(
             httpPort: noHttp ? nil : httpPort, udpPort: noUdp ? nil : udpPort, bindAddresses: bindAddresses,
-            registry: registry, statePath: state)
+            registry: registry, statePath: state, group: group)
         let server: TrackerServer
         do { server = try await TrackerServer.start(configuration: configuration) } catch {
             throw Terminal.fail("cannot start the tracker: \(error)")
