@@ -4,6 +4,8 @@ protocol RegistryAddress: Hashable, Sendable {
     static var compactSize: Int { get }
     /// Appends the compact entry: address, then port, big-endian.
     func appendCompact(port: UInt16, to output: inout [UInt8])
+    /// Writes the compact entry at `offset` of `output` (which has room for it).
+    func storeCompact(port: UInt16, into output: UnsafeMutableRawBufferPointer, at offset: Int)
     /// Two words for keyed hashing.
     var words: (UInt64, UInt64) { get }
 }
@@ -15,6 +17,11 @@ struct IPv4Host: RegistryAddress {
     func appendCompact(port: UInt16, to output: inout [UInt8]) {
         output.appendBigEndian(value)
         output.appendBigEndian(port)
+    }
+    @inline(__always)
+    func storeCompact(port: UInt16, into output: UnsafeMutableRawBufferPointer, at offset: Int) {
+        output.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+        output.storeBytes(of: port.bigEndian, toByteOffset: offset + 4, as: UInt16.self)
     }
     var words: (UInt64, UInt64) { (UInt64(value), 4) }
 }
@@ -28,6 +35,12 @@ struct IPv6Host: RegistryAddress {
         output.appendBigEndian(high)
         output.appendBigEndian(low)
         output.appendBigEndian(port)
+    }
+    @inline(__always)
+    func storeCompact(port: UInt16, into output: UnsafeMutableRawBufferPointer, at offset: Int) {
+        output.storeBytes(of: high.bigEndian, toByteOffset: offset, as: UInt64.self)
+        output.storeBytes(of: low.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+        output.storeBytes(of: port.bigEndian, toByteOffset: offset + 16, as: UInt16.self)
     }
     var words: (UInt64, UInt64) { (high, low) }
 }
@@ -171,7 +184,9 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
     ) {
         let count = records.count
         guard want > 0, count > 0 else { return }
-        let available = count - (excluding == nil ? 0 : 1) - (seedersWanted ? 0 : seeders)
+        // The asker is left out once: when it is a seed and seeds are left out, it is already among them.
+        let askerCounted = excluding.map { seedersWanted || !records[$0].isSeeder } ?? false
+        let available = count - (askerCounted ? 1 : 0) - (seedersWanted ? 0 : seeders)
         guard available > 0 else { return }
         guard available > want else {
             for position in 0..<count where position != excluding && (seedersWanted || !records[position].isSeeder) {
@@ -184,25 +199,32 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
         let runs = share <= count / 4 ? 4 : 1
         let spacing = count / runs
         // A seed asking in a swarm of seeders must not make us scan it all.
-        let maxSteps = seedersWanted ? spacing : min(spacing, 8 * want + 64)
+        var stepsLeft = seedersWanted ? count : min(count, 8 * want + 64)
         var given = 0
-        for run in 0..<runs {
-            let quota = run == runs - 1 ? want - given : min(share * (run + 1), want) - given
-            var taken = 0
-            var position = start + run * spacing
+        /// Walks positions `from..<to` of run `run` (offsets in its segment; the tail after the runs when
+        /// `run == runs`) until `quota` peers in all were given; returns where it stopped.
+        func walk(_ run: Int, from: Int, to: Int, quota: Int) -> Int {
+            var offset = from
+            var position = start + run * spacing + offset
             if position >= count { position -= count }
-            var steps = 0
-            while taken < quota && steps < maxSteps {
+            while offset < to && given < quota && stepsLeft > 0 {
                 let record = records[position]
                 if position != excluding && (seedersWanted || !record.isSeeder) {
                     body(record)
-                    taken += 1
+                    given += 1
                 }
-                steps += 1
+                stepsLeft -= 1
+                offset += 1
                 position += 1
                 if position == count { position = 0 }
             }
-            given += taken
+            return offset
+        }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: runs) { stops in
+            // First a share from each run, then what they still hold, then the few positions after them.
+            for run in 0..<runs { stops[run] = walk(run, from: 0, to: spacing, quota: min(share * (run + 1), want)) }
+            for run in 0..<runs where given < want { stops[run] = walk(run, from: stops[run], to: spacing, quota: want) }
+            if given < want { _ = walk(runs, from: 0, to: count - runs * spacing, quota: want) }
         }
     }
 

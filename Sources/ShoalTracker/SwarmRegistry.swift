@@ -217,9 +217,20 @@ public struct SwarmRegistry: Sendable {
             own = store.insert(PeerRecord(address: address, expires: expires, port: announce.port, flags: flags), key: key)
             change.added = 1
         }
-        store.sample(want, excluding: own, seedersWanted: !seeder, random: &random) { record in
-            record.address.appendCompact(port: record.port, to: &peers)
+        // Room for every peer first (one memset), then entries stored in place: appending byte by byte
+        // checked the array's capacity 300 times an announce.
+        let start = peers.count
+        let size = Address.compactSize
+        peers.append(contentsOf: repeatElement(0, count: want * size))
+        var written = 0
+        peers.withUnsafeMutableBytes { output in
+            store.sample(want, excluding: own, seedersWanted: !seeder, random: &random) { record in
+                guard written < want * size else { return }
+                record.address.storeCompact(port: record.port, into: output, at: start + written)
+                written += size
+            }
         }
+        peers.removeLast(want * size - written)
         return change
     }
 

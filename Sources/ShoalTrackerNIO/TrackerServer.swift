@@ -1,4 +1,4 @@
-import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -8,7 +8,7 @@ import ShoalStorage
 import ShoalTracker
 import Synchronization
 
-/// `shoal tracker`: one swarm registry served over HTTP (Hummingbird: `/announce`, `/scrape`) and UDP
+/// `shoal tracker`: one swarm registry served over HTTP (HummingbirdCore: `/announce`, `/scrape`) and UDP
 /// (BEP 15, SwiftNIO), on each bind address.
 ///
 /// The registry and both protocol cores live under one lock: a UDP datagram or an HTTP request holds it
@@ -167,8 +167,11 @@ public final class TrackerServer: Sendable {
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                 .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
+                // 64 datagrams of up to 1536 bytes per recvmmsg (a BEP 15 request is at most 16 + 74·20 bytes).
+                // The batch's buffer stays under glibc's 128 KiB mmap threshold: at 64 × 2048 bytes every batch
+                // was an mmap and munmap, with their page faults.
                 .channelOption(.datagramVectorReadMessageCount, value: 64)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 64 * 2048))
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 64 * 1536))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(UDPTrackerServerHandler(tracker: self))
@@ -182,15 +185,15 @@ public final class TrackerServer: Sendable {
             var logger = Logger(label: "shoal.tracker.http")
             logger.logLevel = .error
             let (bound, continuation) = AsyncStream.makeStream(of: SocketAddress?.self)
-            let application = Application(
-                responder: TrackerHTTPResponder(tracker: self),
-                configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "shoal", reuseAddress: true),
+            let server = Server(
+                childChannelSetup: TrackerHTTPResponder(tracker: self).channel,
+                configuration: ServerConfiguration(address: .hostname(host, port: port), reuseAddress: true),
                 onServerRunning: { channel in
                     continuation.yield(channel.localAddress)
                     continuation.finish()
                 },
-                eventLoopGroupProvider: .shared(group), logger: logger)
-            let serviceGroup = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger))
+                eventLoopGroup: group, logger: logger)
+            let serviceGroup = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [], logger: logger))
             let task = Task {
                 defer { continuation.finish() }
                 try await serviceGroup.run()

@@ -37,7 +37,7 @@ struct TrackerLoad {
                 let request = AnnounceRequest(
                     infoHash: pool[random.next(upTo: pool.count)], peerID: randomID(&random),
                     port: UInt16(1 + random.next(upTo: 65_000)), left: random.next(upTo: 3) == 0 ? 0 : 1000,
-                    event: .started, key: UInt32(truncatingIfNeeded: random.next()))
+                    event: .started, key: UInt32(truncatingIfNeeded: random.next()), numWant: numWant)
                 print("/announce?" + request.httpQuery)
             }
         case "udp", "fill":
@@ -82,6 +82,10 @@ struct TrackerLoad {
             Bytes20(high: random.next(), middle: random.next(), low: UInt32(truncatingIfNeeded: random.next()))
         }
     }
+
+    /// Peers asked for in every announce, said explicitly: trackers' defaults differ (opentracker gives 200,
+    /// Shoal 50), and the comparison must be of the same work.
+    static let numWant: Int32 = 50
 
     static func randomID(_ random: inout SplitMix64) -> Bytes20 {
         Bytes20(high: 0x2D4C_4F41_4430_312D, middle: random.next(), low: UInt32(truncatingIfNeeded: random.next()))

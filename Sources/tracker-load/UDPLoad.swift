@@ -32,7 +32,7 @@ enum UDPLoad {
                 .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                 .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
                 .channelOption(.datagramVectorReadMessageCount, value: 64)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 64 * 2048))
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 64 * 1536))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
                 }
@@ -180,7 +180,7 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let announce = UDPAnnounce(
             infoHash: hash, peerID: TrackerLoad.randomID(&random), downloaded: 0, left: random.next(upTo: 3) == 0 ? 0 : 1000,
-            uploaded: 0, event: .started, key: UInt32(truncatingIfNeeded: random.next()), numWant: -1, port: port)
+            uploaded: 0, event: .started, key: UInt32(truncatingIfNeeded: random.next()), numWant: TrackerLoad.numWant, port: port)
         packet.removeAll(keepingCapacity: true)
         UDPTrackerRequest.announce(connectionID: connectionID, transactionID: transactionID, announce).encode(into: &packet)
         send(context: context)

@@ -90,6 +90,29 @@ struct PeerStoreTests {
         #expect(Set(all) == [0, 1, 3, 4])
     }
 
+    /// Every size, share of seeds, asker and `want`: exactly min(want, eligible) distinct eligible peers.
+    @Test func samplesExactlyWhatIsAskedWhenThereIsEnough() {
+        var random = SeededGenerator(seed: 11)
+        for _ in 0..<3000 {
+            let count = Int(random.next() % 200)
+            var store = PeerStore<IPv4Host>()
+            for index in 0..<count {
+                let seeder = random.next() % 3 == 0
+                store.insert(PeerRecord(address: IPv4Host(value: UInt32(index)), expires: 1, port: 1, flags: seeder ? 1 : 0), key: key)
+            }
+            let excluding = count > 0 && random.next() % 4 != 0 ? Int(random.next() % UInt64(count)) : nil
+            let seedersWanted = random.next() % 2 == 0
+            let want = Int(random.next() % 250)
+            let eligible = store.records.indices.filter { $0 != excluding && (seedersWanted || !store.records[$0].isSeeder) }.count
+            var given: [UInt32] = []
+            store.sample(want, excluding: excluding, seedersWanted: seedersWanted, random: &random) { given.append($0.address.value) }
+            #expect(given.count == min(want, eligible), "\(count) peers, want \(want), eligible \(eligible)")
+            #expect(Set(given).count == given.count)
+            #expect(!given.contains { excluding.map { store.records[$0].address.value } == $0 })
+            if !seedersWanted { #expect(given.allSatisfy { !store.records[Int($0)].isSeeder }) }
+        }
+    }
+
     @Test func recordsAreCompact() {
         #expect(MemoryLayout<PeerRecord<IPv4Host>>.stride == 12)
         #expect(MemoryLayout<PeerRecord<IPv6Host>>.stride == 24)

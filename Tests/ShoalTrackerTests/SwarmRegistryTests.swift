@@ -55,6 +55,22 @@ struct SwarmRegistryTests {
         #expect(try Self.announce(&registry, Self.host(7), port: 1, left: 1).peers.contains(Self.host(7).peerAddress(port: 6881)))
     }
 
+    /// A seed asking for exactly as many peers as there are leechers (the asker, a seed itself, must not
+    /// be left out twice from the count, or one peer too many comes back).
+    @Test func aSeedGetsAtMostWhatItAskedFor() throws {
+        for leechers in 1...6 {
+            for seeds in 1...4 {
+                var registry = Self.registry()
+                for index in 0..<leechers { _ = try Self.announce(&registry, Self.host(index), left: 1) }
+                for index in 0..<seeds { _ = try Self.announce(&registry, Self.host(100 + index), left: 0) }
+                for want in 0...(leechers + 1) {
+                    let answer = try Self.announce(&registry, Self.host(100), left: 0, numWant: want)
+                    #expect(answer.peers.count == min(want, leechers), "\(leechers) leechers, \(seeds) seeds, numwant \(want)")
+                }
+            }
+        }
+    }
+
     @Test func numWantIsDefaultedAndCapped() throws {
         var registry = Self.registry()
         for index in 0..<300 { _ = try Self.announce(&registry, Self.host(index), numWant: 0) }
