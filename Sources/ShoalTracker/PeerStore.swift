@@ -74,8 +74,9 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
     private var slots: ContiguousArray<UInt32> = []
     private(set) var seeders = 0
 
-    /// Stores up to this many peers are scanned instead of indexed.
-    static var scanLimit: Int { 16 }
+    /// Stores up to this many peers are scanned instead of indexed: 32 records are 6 cache lines read in
+    /// order, and an index for them would cost more memory than they do.
+    static var scanLimit: Int { 32 }
 
     var count: Int { records.count }
     var leechers: Int { records.count - seeders }
@@ -236,7 +237,7 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
             return
         }
         var capacity = 32
-        while capacity < records.count * 2 { capacity *= 2 }  // load at most 1/2 after a rebuild, 3/4 before the next
+        while capacity * 3 < records.count * 4 { capacity *= 2 }  // load at most 3/4; growing doubles it
         slots = ContiguousArray(repeating: 0, count: capacity)
         for position in records.indices { place(position, key: key) }
     }
