@@ -12,10 +12,10 @@ import Testing
 struct TrackerLoopbackTests {
     static let infoHash = Bytes20(bytes: (0..<20).map { UInt8($0 + 1) })!
 
-    static func startServer(statePath: String? = nil, allow: Set<Bytes20>? = nil) async throws -> TrackerServer {
+    static func startServer(statePath: String? = nil, allow: Set<Bytes20>? = nil, host: String = "127.0.0.1") async throws -> TrackerServer {
         try await TrackerServer.start(
             configuration: .init(
-                httpPort: 0, udpPort: 0, bindAddresses: ["127.0.0.1"],
+                httpPort: 0, udpPort: 0, bindAddresses: [host],
                 registry: .init(interval: 60, allowList: allow, seed: 7), statePath: statePath))
     }
 
@@ -108,6 +108,26 @@ struct TrackerLoopbackTests {
             try TrackerURL(parsing: url), infoHashes: [Self.infoHash], group: runtime.group, httpClient: runtime.http, threadPool: runtime.pool)
         #expect(response.files[Self.infoHash] == ScrapeCounts(seeders: 1, completed: 0, leechers: 0))
         await seed.announcer.stop(totals: .init(left: 0))
+        await server.stop()
+        await runtime.shutdown()
+    }
+
+    /// Over IPv6 loopback: the answers carry IPv6 peers (BEP 7's `peers6`, BEP 15's 18-byte entries).
+    @Test(arguments: ["udp", "http"])
+    func peersFindEachOtherOverIPv6(scheme: String) async throws {
+        let server = try await Self.startServer(host: "::1")
+        let runtime = Runtime()
+        let port = scheme == "udp" ? server.udpAddresses[0].port! : server.httpAddresses[0].port!
+        let url = scheme == "udp" ? "udp://[::1]:\(port)" : "http://[::1]:\(port)/announce"
+        let seed = Self.client(port: 7011, trackers: [[url]], group: runtime.group, http: runtime.http, pool: runtime.pool, left: 0)
+        seed.announcer.start()
+        #expect(await Self.eventually { server.status.peers == 1 })
+        let leecher = Self.client(port: 7012, trackers: [[url]], group: runtime.group, http: runtime.http, pool: runtime.pool)
+        leecher.announcer.start()
+        #expect(await Self.eventually { leecher.seen.peers.withLock { $0 } == [PeerAddress("[::1]:7011")!] })
+        await leecher.announcer.stop(totals: .init(left: 100))
+        await seed.announcer.stop(totals: .init(left: 0))
+        #expect(server.status.peers == 0)
         await server.stop()
         await runtime.shutdown()
     }
