@@ -99,6 +99,13 @@ public final class TorrentRuntime: Sendable {
         }
     }
 
+    /// Peers learnt after the start (from a tracker, the DHT): the state machine dials them as it has room.
+    public func addPeers(_ peers: [PeerAddress], source: ConnectionPlanner.Source) {
+        eventLoop.execute {
+            self.apply { $0.addPeers(peers, source: source, now: Self.now()) }
+        }
+    }
+
     /// Closes every connection and stops the clock.
     public func stop() -> EventLoopFuture<Void> {
         eventLoop.submit {

@@ -648,6 +648,13 @@ public struct TorrentStateMachine: Sendable {
                 sink.sendHandshake(handshake, to: key)
             case .send(let message):
                 sink.send(message, to: key)
+            case .close(let error) where error.code == .connectedToSelf:
+                // Our own address, given back by a tracker or the DHT: never dial it again, but ban no host
+                // (on loopback or behind a NAT the host is shared with real peers).
+                let address = withPeer(key) { $0.address }
+                drop(key, misbehaved: false, ban: false, now: now, into: &sink)
+                if let address { planner.forgetSelf(address) }
+                return
             case .close(let error):
                 let ban = error.disposition == .ban
                 drop(key, misbehaved: ban, ban: ban, now: now, into: &sink)
