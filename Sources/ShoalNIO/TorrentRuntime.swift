@@ -99,8 +99,8 @@ public final class TorrentRuntime: Sendable {
         }
     }
 
-    /// More peers from a source (trackers, the DHT, local discovery, a magnet phase): dialled as the
-    /// limits allow. The hook every peer source calls.
+    /// Peers learnt after the start (from a tracker, the DHT, local discovery, a magnet phase): the state
+    /// machine dials them as it has room. The hook every peer source calls.
     public func addPeers(_ peers: [PeerAddress], source: ConnectionPlanner.Source) {
         eventLoop.execute {
             self.apply { $0.addPeers(peers, source: source, now: Self.now()) }
@@ -199,6 +199,9 @@ public final class TorrentRuntime: Sendable {
                 state.value.unwrittenBytes += 2 * data.readableBytes
             case .read(let key, let block):
                 reads.append(.read(key, block))
+            case .notifySent(let key, let block):
+                guard let handler = state.value.channels[key]?.handler else { continue }
+                handler.whenWritten { self.apply { $0.blockSent(block, to: key, now: Self.now()) } }
             case .hash(let piece):
                 hashes.append(.hash(piece))
             case .verified(let piece):

@@ -20,14 +20,22 @@ extension Simulation {
         case .uplinkDone(let node, let version):
             guard nodes[node].uplinkVersion == version else { return }
             uplinkDone(node)
-        case .deliver(let connection, let side, var bytes):
+        case .deliver(let connection, let side, let chunk):
             guard connections[connection]?[side].open == true, let key = connections[connection]![side].key else {
                 return
             }
             let node = connections[connection]![side].node
-            nodes[node].report.bytesReceived += Int64(bytes.readableBytes)
-            let actions = nodes[node].machine.received(&bytes, from: key, now: now)
+            nodes[node].report.bytesReceived += Int64(chunk.readableBytes)
+            var actions: [TorrentAction] = []
+            var bytes = chunk.first
+            nodes[node].machine.received(&bytes, from: key, now: now, into: &actions)
+            for var part in chunk.rest {
+                nodes[node].machine.received(&part, from: key, now: now, into: &actions)
+            }
             execute(actions, on: node)
+        case .sent(let node, let key, let block):
+            guard nodes[node].online else { return }
+            execute(nodes[node].machine.blockSent(block, to: key, now: now), on: node)
         case .arrive(let connection):
             arrive(connection)
         case .established(let connection):
@@ -160,6 +168,16 @@ extension Simulation {
                 disk.append(.written(block))
             case .read(let key, let block):
                 disk.append(.read(key, block, nodes[node].storage.read(block)))
+            case .notifySent(let key, let block):
+                guard let end = nodes[node].end(of: key), connections[end.connection]?[end.side].open == true else {
+                    continue
+                }
+                let written = connections[end.connection]![end.side].writtenBytes
+                if connections[end.connection]![end.side].leftBytes >= written {
+                    queue.schedule(.sent(node: node, key: key, block), at: now)
+                } else {
+                    connections[end.connection]![end.side].sentMarkers.append((written, block))
+                }
             case .hash(let piece):
                 disk.append(.hashed(piece: piece, nodes[node].storage.hash(piece: piece)))
             case .verified:

@@ -93,6 +93,7 @@ extension Simulation {
     private func shut(_ end: ConnectionEnd) -> Int {
         connections[end.connection]![end.side].open = false
         connections[end.connection]![end.side].outbound = []
+        connections[end.connection]![end.side].sentMarkers = []
         let node = connections[end.connection]![end.side].node
         dropFlows(of: end, on: node)
         return node
@@ -110,8 +111,9 @@ extension Simulation {
             bytes.readableBytes > 0
         else { return }
         let sending = connections[end.connection]![end.side].sending
+        connections[end.connection]![end.side].writtenBytes += Int64(bytes.readableBytes)
         if !sending && bytes.readableBytes <= configuration.controlMessageLimit {
-            transmit(bytes, over: end, from: node)
+            transmit(Chunk(first: bytes), over: end, from: node)
             return
         }
         connections[end.connection]![end.side].outbound.append(bytes)
@@ -121,38 +123,25 @@ extension Simulation {
         scheduleUplink(node)
     }
 
-    /// Puts the end's next chunk (up to `chunkSize` bytes of what it wrote) on the node's upload link.
+    /// Puts the end's next chunk (what it wrote, up to `chunkSize` bytes) on the node's upload link. Only a
+    /// buffer longer than the room left is cut.
     private func startChunk(_ end: ConnectionEnd, on node: Int) {
         guard connections[end.connection] != nil else { return }
-        var chunk = ByteBuffer()
-        var parts = 0
-        var first = ByteBuffer()
-        while chunk.readableBytes + first.readableBytes < configuration.chunkSize,
-            var next = connections[end.connection]![end.side].outbound.popFirst()
-        {
-            let room = configuration.chunkSize - chunk.readableBytes - first.readableBytes
+        var chunk: Chunk?
+        var size = 0
+        while size < configuration.chunkSize, var next = connections[end.connection]![end.side].outbound.popFirst() {
+            let room = configuration.chunkSize - size
             if next.readableBytes > room {
                 let head = next.readSlice(length: room)!
                 connections[end.connection]![end.side].outbound.prepend(next)
                 next = head
             }
-            // One part goes as it is (no copy); a chunk of several is joined into one buffer.
-            if parts == 0 {
-                first = next
-            } else {
-                if parts == 1 {
-                    chunk.reserveCapacity(configuration.chunkSize)
-                    chunk.writeImmutableBuffer(first)
-                    first = ByteBuffer()
-                }
-                chunk.writeImmutableBuffer(next)
-            }
-            parts += 1
+            size += next.readableBytes
+            if chunk == nil { chunk = Chunk(first: next) } else { chunk!.rest.append(next) }
         }
-        if parts == 1 { chunk = first }
-        connections[end.connection]![end.side].sending = chunk.readableBytes > 0
-        guard chunk.readableBytes > 0 else { return }
-        nodes[node].flows.append(Flow(end: end, chunk: chunk, remaining: Double(chunk.readableBytes)))
+        connections[end.connection]![end.side].sending = size > 0
+        guard let chunk, size > 0 else { return }
+        nodes[node].flows.append(Flow(end: end, chunk: chunk, remaining: Double(size)))
     }
 
     /// Moves every flow on the node's upload link forward to now, each at an equal share of the link.
@@ -208,8 +197,18 @@ extension Simulation {
 
     /// Bytes that left the node's upload link: they cross the network and the receiver's download link,
     /// behind what that link already has to take in, and after what the connection delivered before.
-    private func transmit(_ bytes: ByteBuffer, over end: ConnectionEnd, from node: Int) {
+    private func transmit(_ bytes: Chunk, over end: ConnectionEnd, from node: Int) {
         nodes[node].report.bytesSent += Int64(bytes.readableBytes)
+        if connections[end.connection] != nil {
+            connections[end.connection]![end.side].leftBytes += Int64(bytes.readableBytes)
+            let left = connections[end.connection]![end.side].leftBytes
+            while let marker = connections[end.connection]![end.side].sentMarkers.first, marker.bytes <= left,
+                let key = connections[end.connection]![end.side].key
+            {
+                connections[end.connection]![end.side].sentMarkers.removeFirst()
+                queue.schedule(.sent(node: node, key: key, marker.block), at: now)
+            }
+        }
         let other = 1 - end.side
         guard connections[end.connection]?[end.side].open == true, connections[end.connection]![other].open else {
             return

@@ -64,8 +64,10 @@ public final class Simulation {
         case tick(node: Int)
         /// A node's upload link finished sending a chunk (if `version` is still current).
         case uplinkDone(node: Int, version: UInt64)
+        /// The bytes written to a peer before a block's `notifySent` have left the node.
+        case sent(node: Int, key: PeerKey, Block)
         /// A chunk reaches one end of a connection.
-        case deliver(connection: Int, side: Int, ByteBuffer)
+        case deliver(connection: Int, side: Int, Chunk)
         /// A dial reaches the listening node.
         case arrive(connection: Int)
         /// The dialling node learns its dial was answered.
@@ -127,10 +129,20 @@ public final class Simulation {
         var side: Int
     }
 
+    /// Bytes that cross a link together: buffers as the engine wrote them, never joined (joining copied every
+    /// block behind its 13-byte head); the receiving engine takes them one after the other.
+    struct Chunk {
+        var first: ByteBuffer
+        /// Empty for most chunks (no allocation).
+        var rest: [ByteBuffer] = []
+
+        var readableBytes: Int { rest.reduce(first.readableBytes) { $0 + $1.readableBytes } }
+    }
+
     /// A chunk on its way out of a node's upload link.
     struct Flow {
         var end: ConnectionEnd
-        var chunk: ByteBuffer
+        var chunk: Chunk
         /// Bytes still to send.
         var remaining: Double
     }
@@ -145,6 +157,11 @@ public final class Simulation {
             var outbound: Deque<ByteBuffer> = []
             /// A chunk of this end is on the node's upload link.
             var sending = false
+            /// Bytes the engine wrote to this end, and bytes of them that left the node's link.
+            var writtenBytes: Int64 = 0
+            var leftBytes: Int64 = 0
+            /// Blocks whose engine asked to know when the bytes written before them (`writtenBytes` then) left.
+            var sentMarkers: Deque<(bytes: Int64, block: Block)> = []
             /// When the last chunk for this end was delivered (chunks arrive in order).
             var lastDelivery = Instant.zero
             /// The address the other end sees for this one.

@@ -177,6 +177,16 @@ public struct ConnectionPlanner: Sendable {
     /// Never again: the peer sent data that failed verification repeatedly, or attacked us.
     public mutating func ban(_ address: PeerAddress) {
         bannedHosts.insert(address.host)
+        markBanned(address)
+    }
+
+    /// The address is ourselves: it is never dialled again (the host is not banned).
+    public mutating func forgetSelf(_ address: PeerAddress) {
+        markBanned(address)
+    }
+
+    /// Marks one address banned, leaving the counts of dials and connections right.
+    private mutating func markBanned(_ address: PeerAddress) {
         switch candidates[address]?.state {
         case .connecting: connectingCount -= 1
         case .connected: connectedCount -= 1
@@ -185,23 +195,6 @@ public struct ConnectionPlanner: Sendable {
         if candidates[address] == nil, candidates.count >= limits.maxCandidates { return }
         candidates[address] = Candidate(state: .banned, source: candidates[address]?.source ?? .manual, failures: 0, sequence: nextSequence)
         nextSequence += 1
-    }
-
-    /// This address is our own (a connection to it reached ourselves): never dial it again. Unlike
-    /// ``ban(_:)`` its host stays welcome: it is ours, and others may share it (on loopback, every peer).
-    public mutating func markSelf(_ address: PeerAddress) {
-        switch candidates[address]?.state {
-        case .connecting: connectingCount -= 1
-        case .connected: connectedCount -= 1
-        default: break
-        }
-        if candidates[address] == nil {
-            guard candidates.count < limits.maxCandidates else { return }
-            candidates[address] = Candidate(state: .banned, source: .manual, failures: 0, sequence: nextSequence)
-            nextSequence += 1
-        } else {
-            candidates[address]?.state = .banned
-        }
     }
 
     public func isBanned(_ address: PeerAddress) -> Bool {

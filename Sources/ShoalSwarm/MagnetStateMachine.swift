@@ -276,7 +276,7 @@ public struct MagnetStateMachine: Sendable {
         forget(key, misbehaved: !isSelf && (ban || misbehaved), now: now, into: &output)
         output.actions.append(.close(key))
         if isSelf {
-            planner.markSelf(address)
+            planner.forgetSelf(address)
         } else if ban {
             planner.ban(address)
             output.actions.append(.ban(address))

@@ -3,7 +3,7 @@ import ShoalCore
 import ShoalWire
 
 /// The torrent's BEP 10 extensions: serving the info dictionary (`ut_metadata`, BEP 9) and peer exchange
-/// (`ut_pex`, BEP 11), and what a connection to ourselves means.
+/// (`ut_pex`, BEP 11).
 extension TorrentStateMachine {
     /// Our extension handshake: `ut_metadata` with `metadata_size` when we can serve the info dictionary
     /// (it was given, and the torrent is not private), `ut_pex` when peer exchange is on, our listen port
@@ -88,14 +88,5 @@ extension TorrentStateMachine {
             }
             if let wire { perform(wire, for: key, now: now, into: &sink) }
         }
-    }
-
-    /// We dialled ourselves (a tracker, the DHT or PEX gave us our own address), or accepted our own dial:
-    /// that address is never dialled again, but its host is not banned: it is ours (and on loopback every
-    /// local peer's).
-    mutating func dropSelf(_ key: PeerKey, now: Instant, into sink: inout ActionSink) {
-        let address = withPeer(key) { $0.address }
-        drop(key, misbehaved: false, ban: false, now: now, into: &sink)
-        if let address { planner.markSelf(address) }
     }
 }

@@ -5,13 +5,13 @@ import Testing
 /// Local service discovery (BEP 14) with real multicast, inside a network namespace the test makes (the
 /// host's network never sees a datagram): a `shoal get MAGNET --lsd` with no peer given finds a
 /// `shoal seed --lsd` through the multicast group, fetches the metadata from it and downloads everything.
-@Suite(.enabled(if: NetworkNamespace.isAvailable, "needs root and ip(8) to make a network namespace"))
+@Suite(.enabled(if: MulticastNamespace.isAvailable, "needs root and ip(8) to make a network namespace"))
 struct LocalDiscoveryInteropTests {
     @Test func aMagnetDownloadFindsItsSeedThroughMulticast() async throws {
         try await Interop.withTemporaryDirectory { directory in
             let fixture = try await RealClientHarness.makeFixture(in: directory)
             let info = try await Interop.shoalInfo(fixture.torrent.path)
-            let namespace = try await NetworkNamespace.make()
+            let namespace = try await MulticastNamespace.make()
             let logs = directory.appendingPathComponent("logs")
             do {
                 let seed = try namespace.shoal(

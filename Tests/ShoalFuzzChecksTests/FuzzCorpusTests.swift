@@ -11,7 +11,9 @@ struct FuzzCorpusTests {
         return tests + "/Fuzz/Corpus"
     }()
 
-    @Test(arguments: ["bencode", "metainfo", "magnet", "wire", "extensions", "lsd"])
+    @Test(arguments: [
+        "bencode", "metainfo", "magnet", "wire", "tracker-http", "tracker-udp", "tracker-state", "extensions", "lsd",
+    ])
     func replaysCorpus(target: String) throws {
         let check = try #require(FuzzChecks.check(named: target))
         let directory = Self.corpusRoot + "/" + target

@@ -93,6 +93,22 @@ struct ConnectionPlannerTests {
         #expect(other)
     }
 
+    @Test func ourOwnAddressIsForgottenWithoutBanningItsHost() {
+        var planner = ConnectionPlanner()
+        let own = PeerAddress("127.0.0.1:6881")!
+        let neighbour = PeerAddress("127.0.0.1:6882")!
+        planner.add([own, neighbour], source: .tracker, now: at(0))
+        #expect(planner.dialsDue(now: at(0)) == [own, neighbour])
+        planner.forgetSelf(own)
+        #expect(planner.isBanned(own) && !planner.isBanned(neighbour))
+        let neighbourConnected = planner.connected(neighbour, incoming: false, now: at(1))
+        #expect(neighbourConnected)
+        planner.add([own], source: .tracker, now: at(2))
+        #expect(planner.dialsDue(now: at(1000)).isEmpty, "never dialled again")
+        let incoming = planner.connected(PeerAddress("127.0.0.1:40000")!, incoming: true, now: at(3))
+        #expect(incoming, "the host may still connect")
+    }
+
     @Test func refusesDuplicatesBannedAndFullTorrents() {
         var planner = ConnectionPlanner(limits: .init(maxConnections: 2))
         let peers = addresses(3)

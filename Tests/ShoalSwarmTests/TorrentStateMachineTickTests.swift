@@ -4,8 +4,9 @@ import Testing
 @testable import ShoalSwarm
 
 /// When a torrent needs the time (``TorrentStateMachine/nextTickDeadline(now:)``), which lets the simulator
-/// tick a peer only then; and free upload slots taken at once when a peer becomes interested.
-@Suite("Torrent state machine: ticks and free slots")
+/// tick a peer only then; free upload slots taken at once when a peer becomes interested; and blocks read for
+/// a peer only as fast as they leave (`notifySent`, `blockSent`).
+@Suite("Torrent state machine: ticks, free slots, upload pacing")
 struct TorrentStateMachineTickTests {
     private static let content = Content(totalLength: 640_000, pieceLength: 32768, seed: 21)
 
@@ -73,5 +74,27 @@ struct TorrentStateMachineTickTests {
         swarm.introduce(leecher, to: seed)
         try swarm.run(until: { $0.node(leecher).verified.count >= 1 })
         #expect(swarm.now == start)
+    }
+
+    @Test func aPeerWhoseBlocksAreNotYetOutGetsNoMoreReadAhead() throws {
+        var swarm = MemorySwarm(content: Self.content)
+        let seed = swarm.addNode(complete: true)
+        let leecher = swarm.addNode(complete: false)
+        swarm.setHoldsSends(seed, true)
+        swarm.introduce(leecher, to: seed)
+        try swarm.run(until: { $0.node(seed).unconfirmed.count == 1 }, maxSteps: 10_000)
+        // Nothing went out yet (as on a slow link): the leecher's other requests wait unread.
+        try swarm.run(until: { $0.now >= .seconds(5) }, maxSteps: 10_000)
+        #expect(swarm.node(seed).reads.count == 1)
+        #expect(swarm.node(leecher).verified.isEmpty, "one block of a 32 KiB piece came")
+        // Once it is out, the next one is read; with every block confirmed the leecher completes.
+        swarm.confirmSends(of: seed)
+        try swarm.run(until: { $0.node(seed).reads.count == 2 }, maxSteps: 10_000)
+        swarm.setHoldsSends(seed, false)
+        swarm.confirmSends(of: seed)
+        try swarm.run(until: { $0.node(leecher).machine.isComplete })
+        #expect(swarm.node(leecher).hasContent(Self.content))
+        let blocks = (0..<Self.content.geometry.pieceCount).reduce(0) { $0 + Self.content.geometry.blockCount(ofPiece: $1) }
+        #expect(swarm.node(seed).reads.count == blocks, "every block read once")
     }
 }

@@ -6,10 +6,11 @@ import Musl
 import Foundation
 import ShoalProcess
 
-/// A network namespace of the test's own (`ip netns`), for what must not touch the host's network:
-/// multicast (local service discovery). Its loopback interface is up and carries multicast, with an IPv4
-/// and an IPv6 address of its own so that multicast has a source address. ``remove()`` deletes it.
-struct NetworkNamespace: Sendable {
+/// A network namespace of the test's own (`ip netns`) with no link to the host, for what must not touch the
+/// host's network: multicast (local service discovery). Its loopback interface is up and carries multicast,
+/// with an IPv4 and an IPv6 address of its own so that multicast has a source address. ``remove()`` deletes
+/// it. (`TestNetwork` joins namespaces to the host by a bridge: multicast there would reach the host's side.)
+struct MulticastNamespace: Sendable {
     let name: String
 
     /// Whether namespaces can be made here: root and the `ip` tool.
@@ -20,8 +21,8 @@ struct NetworkNamespace: Sendable {
     /// The address processes inside have (IPv4), for peers to dial.
     static let ipv4Address = "10.200.0.1"
 
-    static func make() async throws -> NetworkNamespace {
-        let namespace = NetworkNamespace(name: "shoal-test-\(UInt32.random(in: 0...UInt32.max))")
+    static func make() async throws -> MulticastNamespace {
+        let namespace = MulticastNamespace(name: "shoal-test-\(UInt32.random(in: 0...UInt32.max))")
         try await namespace.ip(["netns", "add", namespace.name])
         do {
             for arguments in [
