@@ -65,6 +65,7 @@ struct MagnetSwarm {
         case ban(PeerAddress)
         case write(Block, ByteBuffer)
         case read(PeerKey, Block)
+        case sent(PeerKey, Block)
         case hash(Int)
         case verified(Int)
         case metadata([UInt8], peers: [PeerAddress])
@@ -189,6 +190,7 @@ struct MagnetSwarm {
         case .ban(let address): .ban(address)
         case .write(let block, let data): .write(block, data)
         case .read(let key, let block): .read(key, block)
+        case .notifySent(let key, let block): .sent(key, block)
         case .hash(let piece): .hash(piece)
         case .verified(let piece): .verified(piece)
         case .completed: .other
@@ -267,6 +269,9 @@ struct MagnetSwarm {
             let start = block.piece * content.geometry.pieceLength + block.offset
             let buffer = ByteBuffer(bytes: nodes[index].data[start..<(start + block.length)])
             results = withEngine(index, { _ in [] }, { $0.blockRead(block, data: buffer, for: key, now: now).map(Self.step) })
+        case .sent(let key, let block):
+            // Delivered sends are written at once in memory: the upload slot frees immediately.
+            results = withEngine(index, { _ in [] }, { $0.blockSent(block, to: key, now: now).map(Self.step) })
         case .hash(let piece):
             let start = piece * content.geometry.pieceLength
             let slice = nodes[index].data[start..<(start + content.geometry.length(ofPiece: piece))]
