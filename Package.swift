@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ShoalWire", targets: ["ShoalWire"]),
         .library(name: "ShoalSwarm", targets: ["ShoalSwarm"]),
         .library(name: "ShoalNIO", targets: ["ShoalNIO"]),
+        .library(name: "ShoalDHT", targets: ["ShoalDHT"]),
         .library(name: "ShoalSim", targets: ["ShoalSim"]),
         .library(name: "ShoalLab", targets: ["ShoalLab"]),
         .library(name: "ShoalProcess", targets: ["ShoalProcess"]),
@@ -72,6 +73,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ShoalDHT",
+            dependencies: [
+                "ShoalBencode", "ShoalCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ShoalNIO",
             dependencies: [
                 "ShoalCore", "ShoalStorage", "ShoalSwarm", "ShoalWire",
@@ -103,7 +113,7 @@ let package = Package(
         .target(
             name: "ShoalFuzzChecks",
             dependencies: [
-                "ShoalBencode", "ShoalCore", "ShoalWire",
+                "ShoalBencode", "ShoalCore", "ShoalWire", "ShoalDHT",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -112,6 +122,7 @@ let package = Package(
         .executableTarget(name: "fuzz-metainfo", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/metainfo", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-magnet", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/magnet", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-wire", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/wire", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-krpc", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/krpc", swiftSettings: strictSettings),
         .executableTarget(
             name: "shoal",
             dependencies: [
@@ -158,6 +169,11 @@ let package = Package(
                 "ShoalSwarm", "ShoalCore", "ShoalWire", "ShoalTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalDHTTests",
+            dependencies: ["ShoalDHT", "ShoalCore", "ShoalBencode", "ShoalFuzzChecks", "ShoalTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -54,6 +54,11 @@ public enum FuzzChecks {
         wireMessages(bytes)
     }
 
+    /// KRPC (DHT) datagrams: see ``krpcMessages`` (FuzzChecks+KRPC.swift).
+    public static func krpc(_ bytes: [UInt8]) {
+        krpcMessages(bytes)
+    }
+
     /// The check for a target name, as used by `scripts/fuzz` and the corpus tests.
     public static func check(named name: String) -> (([UInt8]) -> Void)? {
         switch name {
@@ -61,6 +66,7 @@ public enum FuzzChecks {
         case "metainfo": metainfo
         case "magnet": magnet
         case "wire": wire
+        case "krpc": krpc
         default: nil
         }
     }

@@ -1,0 +1,324 @@
+import ShoalCore
+
+/// Identifies a lookup started on a ``DHTNode``.
+public struct LookupID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public var description: String { "lookup \(rawValue)" }
+    public static func < (lhs: LookupID, rhs: LookupID) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// One iterative Kademlia lookup (BEP 5, "Overview"; Maymounkov and Mazières, section 2.3): query the α closest
+/// known nodes to the target in parallel, learn closer ones from their answers, and stop when the k closest
+/// nodes seen have all answered. Pure state: the ``DHTNode`` sends the queries it picks and reports back.
+///
+/// Bounded: at most `maxCandidates` nodes are kept (the farthest unqueried ones give way), at most
+/// `maxQueries` queries are sent and the lookup ends after `maxDuration`. A query unanswered after the soft
+/// timeout no longer holds one of the α slots (so one slow node cannot stall the lookup), and fails at the
+/// hard timeout (the node's transaction timeout).
+public struct Lookup: Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// find_node: converge on the nodes closest to the target (joining, refreshing a bucket).
+        case findNode
+        /// get_peers: also collect the peers the nodes on the way store for the info-hash.
+        case getPeers
+        /// get_peers, then announce_peer to the k closest that gave a token, for a peer on `port`, or on the
+        /// UDP port the announce comes from when `impliedPort` (BEP 5, "announce_peer").
+        case announce(port: UInt16, impliedPort: Bool)
+
+        var usesGetPeers: Bool { self != .findNode }
+    }
+
+    public struct Configuration: Hashable, Sendable {
+        /// α: queries in flight at once (Kademlia: 3).
+        public var parallelism: Int
+        /// k: how many closest nodes must answer before the lookup ends (BEP 5: 8).
+        public var closestCount: Int
+        public var maxCandidates: Int
+        public var maxQueries: Int
+        public var maxDuration: Interval
+        /// After this long without an answer a query stops holding an α slot.
+        public var softTimeout: Interval
+        /// The most peers a get_peers lookup keeps.
+        public var maxPeers: Int
+
+        public init(
+            parallelism: Int = 3, closestCount: Int = 8, maxCandidates: Int = 64, maxQueries: Int = 128,
+            maxDuration: Interval = .seconds(60), softTimeout: Interval = .seconds(1), maxPeers: Int = 1000
+        ) {
+            self.parallelism = parallelism
+            self.closestCount = closestCount
+            self.maxCandidates = maxCandidates
+            self.maxQueries = maxQueries
+            self.maxDuration = maxDuration
+            self.softTimeout = softTimeout
+            self.maxPeers = maxPeers
+        }
+    }
+
+    struct Candidate: Sendable {
+        enum State: UInt8, Sendable {
+            case fresh
+            case inFlight
+            /// In flight past the soft timeout.
+            case slow
+            case responded
+            case failed
+        }
+        /// Unknown for bootstrap nodes until they answer.
+        var id: NodeID?
+        var address: NodeAddress
+        /// XOR distance to the target (the largest possible while the id is unknown).
+        var distance: NodeID
+        var state: State
+        /// Round trips from the lookup's start: 1 for the nodes it started from, n+1 for a node learned from
+        /// the answer of a node at n.
+        var depth: UInt8
+        var token: [UInt8]?
+    }
+
+    public let id: LookupID
+    public let kind: Kind
+    public let target: NodeID
+    public let family: NodeAddress.Family
+    public let started: Instant
+    let configuration: Configuration
+    private(set) var candidates: [Candidate] = []
+    private var peerSet: Set<NodeAddress> = []
+    private(set) var peers: [NodeAddress] = []
+    private(set) var queries = 0
+    private(set) var responses = 0
+    private(set) var timeouts = 0
+    /// Announces sent and not yet answered or timed out.
+    var announcesPending = 0
+    private(set) var announced = 0
+    private(set) var phase: Phase = .searching
+
+    enum Phase: Sendable {
+        case searching
+        /// Converged (or out of queries or time): the node announces or finishes.
+        case searchDone
+        case announcing
+        case finished
+    }
+
+    /// Starts from the closest nodes of our table and from bootstrap addresses (whose ids are not known yet).
+    public init(
+        id: LookupID, kind: Kind, target: NodeID, family: NodeAddress.Family, from nodes: [NodeInfo],
+        bootstrap: [NodeAddress] = [], configuration: Configuration, now: Instant
+    ) {
+        self.id = id
+        self.kind = kind
+        self.target = target
+        self.family = family
+        self.started = now
+        self.configuration = configuration
+        for node in nodes where node.address.family == family { add(id: node.id, address: node.address, depth: 1) }
+        for address in bootstrap where address.family == family { add(id: nil, address: address, depth: 1) }
+    }
+
+    public var isFinished: Bool { phase == .finished }
+    var isSearching: Bool { phase == .searching }
+
+    /// The queries to send now: the closest unqueried candidates among the k closest that are not failed,
+    /// while fewer than α queries are in flight. Marks them in flight. `budget` caps how many may be sent
+    /// (the node's transaction limit).
+    mutating func nextQueries(now: Instant, budget: Int) -> [(id: NodeID?, address: NodeAddress)] {
+        guard phase == .searching else { return [] }
+        if now - started >= configuration.maxDuration {
+            phase = .searchDone
+            return []
+        }
+        var inFlight = 0
+        var picks: [Int] = []
+        var considered = 0
+        for index in candidates.indices {
+            switch candidates[index].state {
+            case .inFlight:
+                inFlight += 1
+                considered += 1
+            case .responded:
+                considered += 1
+            case .fresh:
+                picks.append(index)
+                considered += 1
+            case .slow, .failed:
+                break
+            }
+            if considered >= configuration.closestCount { break }
+        }
+        var room = Swift.min(configuration.parallelism - inFlight, budget, configuration.maxQueries - queries)
+        var chosen: [(id: NodeID?, address: NodeAddress)] = []
+        for index in picks where room > 0 {
+            candidates[index].state = .inFlight
+            chosen.append((candidates[index].id, candidates[index].address))
+            queries += 1
+            room -= 1
+        }
+        if chosen.isEmpty { checkConverged() }
+        return chosen
+    }
+
+    /// A node answered: its id is now known, the nodes it named become candidates, its peers and token are kept.
+    /// Returns the peers not seen before.
+    mutating func responded(
+        from address: NodeAddress, id: NodeID, nodes: [NodeInfo], token: [UInt8]?, values: [NodeAddress]
+    ) -> [NodeAddress] {
+        guard let index = candidates.firstIndex(where: { $0.address == address }) else { return [] }
+        var candidate = candidates.remove(at: index)
+        guard candidate.state == .inFlight || candidate.state == .slow else {
+            candidates.insert(candidate, at: index)
+            return []
+        }
+        responses += 1
+        if candidate.id != nil && candidate.id != id {
+            // It answered with another id than the one we were told: do not trust what it says.
+            candidate.state = .failed
+            insert(candidate)
+            return []
+        }
+        candidate.id = id
+        candidate.distance = id ^ target
+        candidate.state = .responded
+        candidate.token = token
+        let depth = candidate.depth
+        // A node that is already a candidate under another address is a duplicate: keep only what it said.
+        if !candidates.contains(where: { $0.id == id }) { insert(candidate) }
+        for node in nodes where node.address.family == family {
+            add(id: node.id, address: node.address, depth: depth &+ 1)
+        }
+        var fresh: [NodeAddress] = []
+        if kind.usesGetPeers {
+            for peer in values where peers.count < configuration.maxPeers && peer.port != 0 {
+                if peerSet.insert(peer).inserted {
+                    peers.append(peer)
+                    fresh.append(peer)
+                }
+            }
+        }
+        return fresh
+    }
+
+    /// A query failed (timeout or error reply): the node no longer counts among the closest.
+    mutating func failed(_ address: NodeAddress, timedOut: Bool) {
+        guard let index = candidates.firstIndex(where: { $0.address == address }),
+            candidates[index].state == .inFlight || candidates[index].state == .slow
+        else { return }
+        candidates[index].state = .failed
+        if timedOut { timeouts += 1 } else { responses += 1 }
+    }
+
+    /// A query passed the soft timeout: it stops holding an α slot.
+    mutating func slow(_ address: NodeAddress) {
+        guard let index = candidates.firstIndex(where: { $0.address == address }), candidates[index].state == .inFlight
+        else { return }
+        candidates[index].state = .slow
+    }
+
+    /// The k closest nodes that answered, closest first, with their tokens.
+    var closestResponded: [(info: NodeInfo, token: [UInt8]?)] {
+        candidates.lazy.filter { $0.state == .responded && $0.id != nil }.prefix(configuration.closestCount)
+            .map { (NodeInfo(id: $0.id!, address: $0.address), $0.token) }
+    }
+
+    /// Moves to the announce phase: the nodes to announce to (the k closest that answered with a token).
+    mutating func beginAnnouncing() -> [(info: NodeInfo, token: [UInt8])] {
+        let targets = closestResponded.compactMap { entry in entry.token.map { (entry.info, $0) } }
+        announcesPending = targets.count
+        phase = targets.isEmpty ? .finished : .announcing
+        return targets
+    }
+
+    mutating func announceAnswered(success: Bool) {
+        announcesPending -= 1
+        if success { announced += 1 }
+        if announcesPending <= 0 { phase = .finished }
+    }
+
+    var searchDone: Bool { phase == .searchDone }
+
+    mutating func finish() { phase = .finished }
+
+    func result(now: Instant) -> LookupResult {
+        let closest = closestResponded
+        let hops = candidates.first { $0.state == .responded }.map { Int($0.depth) } ?? 0
+        return LookupResult(
+            id: id, kind: kind, target: target, family: family, closest: closest.map(\.info),
+            peers: peers.map(\.peerAddress), queries: queries, responses: responses, timeouts: timeouts,
+            hops: hops, announced: announced, duration: now - started)
+    }
+
+    // MARK: Internals
+
+    /// Ends the search when no candidate among the k closest (not failed) is unqueried or in flight, or no
+    /// query can be sent any more.
+    private mutating func checkConverged() {
+        guard phase == .searching else { return }
+        var considered = 0
+        var busy = false
+        for candidate in candidates where candidate.state != .failed {
+            if candidate.state != .responded { busy = true }
+            considered += 1
+            if considered >= configuration.closestCount { break }
+        }
+        let anyInFlight = candidates.contains { $0.state == .inFlight || $0.state == .slow }
+        if !busy || (queries >= configuration.maxQueries && !anyInFlight) || (!anyInFlight && !hasFresh) {
+            phase = .searchDone
+        }
+    }
+
+    private var hasFresh: Bool {
+        var considered = 0
+        for candidate in candidates where candidate.state != .failed && candidate.state != .slow {
+            if candidate.state == .fresh { return true }
+            considered += 1
+            if considered >= configuration.closestCount { break }
+        }
+        return false
+    }
+
+    private mutating func add(id: NodeID?, address: NodeAddress, depth: UInt8) {
+        guard address.port != 0 else { return }
+        if candidates.contains(where: { $0.address == address || (id != nil && $0.id == id) }) { return }
+        let candidate = Candidate(
+            id: id, address: address, distance: id.map { $0 ^ target } ?? .max, state: .fresh, depth: depth)
+        if candidates.count >= configuration.maxCandidates {
+            // Full: the farthest candidate not yet asked gives way to a closer newcomer.
+            guard let farthest = candidates.lastIndex(where: { $0.state == .fresh }),
+                candidate.distance < candidates[farthest].distance
+            else { return }
+            candidates.remove(at: farthest)
+        }
+        insert(candidate)
+    }
+
+    private mutating func insert(_ candidate: Candidate) {
+        var low = 0
+        var high = candidates.count
+        while low < high {
+            let mid = (low + high) / 2
+            if candidates[mid].distance < candidate.distance { low = mid + 1 } else { high = mid }
+        }
+        candidates.insert(candidate, at: low)
+    }
+}
+
+/// What a finished lookup found.
+public struct LookupResult: Hashable, Sendable {
+    public var id: LookupID
+    public var kind: Lookup.Kind
+    public var target: NodeID
+    public var family: NodeAddress.Family
+    /// The k closest nodes that answered, closest first.
+    public var closest: [NodeInfo]
+    /// Peers found (get_peers), in the order they came.
+    public var peers: [PeerAddress]
+    public var queries: Int
+    public var responses: Int
+    public var timeouts: Int
+    /// Round trips on the path to the closest node that answered (1: it was in our table).
+    public var hops: Int
+    /// Nodes that acknowledged our announce_peer.
+    public var announced: Int
+    public var duration: Interval
+}
