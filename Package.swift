@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "ShoalNIO",
             dependencies: [
-                "ShoalCore", "ShoalStorage", "ShoalSwarm", "ShoalWire",
+                "ShoalCore", "ShoalDHT", "ShoalStorage", "ShoalSwarm", "ShoalWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -128,6 +128,7 @@ let package = Package(
             dependencies: [
                 "ShoalBencode",
                 "ShoalCore",
+                "ShoalDHT",
                 "ShoalStorage",
                 "ShoalSwarm",
                 "ShoalNIO",
@@ -189,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "ShoalNIOTests",
             dependencies: [
-                "ShoalNIO", "ShoalSwarm", "ShoalStorage", "ShoalWire", "ShoalCore", "ShoalTestSupport",
+                "ShoalNIO", "ShoalDHT", "ShoalSwarm", "ShoalStorage", "ShoalWire", "ShoalCore", "ShoalTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -6,15 +6,18 @@ extension DHTNode {
     /// Joins the DHT: a find_node lookup for our own id in each family (BEP 5, "Routing Table": "the node
     /// should attempt to find the closest nodes in the DHT to itself"), starting from the table, the saved nodes
     /// and the bootstrap addresses. The addresses are kept to join again if the table ever empties.
-    public mutating func start(bootstrap: [NodeAddress], now: Instant) -> [DHTAction] {
+    public mutating func start(bootstrap: [NodeAddress], now: Instant) -> ([LookupID], [DHTAction]) {
         bootstrapAddresses = Array(bootstrap.prefix(64))
         var actions: [DHTAction] = []
+        var started: [LookupID] = []
         for family in configuration.families {
-            _ = startLookup(.findNode, target: id, family: family, now: now, into: &actions)
+            if let lookup = startLookup(.findNode, target: id, family: family, now: now, into: &actions) {
+                started.append(lookup)
+            }
         }
         savedNodes = []
         finishEvent(now: now, into: &actions)
-        return actions
+        return (started, actions)
     }
 
     /// Starts a lookup in one family. Returns nil (and no actions) when the lookup limit is reached.
@@ -320,7 +323,7 @@ extension DHTNode {
         }
         lookups[lookupID] = Lookup(
             id: lookupID, kind: kind, target: target, family: family, from: known + saved, bootstrap: bootstrap,
-            configuration: configuration.lookup, now: now)
+            excluding: id, configuration: configuration.lookup, now: now)
         statistics.lookupsStarted += 1
         advance(lookupID, now: now, into: &actions)
         return lookupID

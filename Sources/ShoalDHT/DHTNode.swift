@@ -88,7 +88,11 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
     /// The configuration, shared by reference: a simulation holds many nodes with one configuration.
     final class Settings: Sendable {
         let configuration: Configuration
-        init(_ configuration: Configuration) { self.configuration = configuration }
+        let families: Set<NodeAddress.Family>
+        init(_ configuration: Configuration) {
+            self.configuration = configuration
+            self.families = Set(configuration.families)
+        }
     }
 
     struct Transaction: Sendable {
@@ -111,7 +115,7 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
     }
 
     public internal(set) var id: NodeID
-    let settings: Settings
+    private(set) var settings: Settings
     var random: Random
     var table4: RoutingTable
     var table6: RoutingTable
@@ -198,7 +202,14 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
         if family == .ipv4 { body(&table4) } else { body(&table6) }
     }
 
-    func enabled(_ family: NodeAddress.Family) -> Bool { configuration.families.contains(family) }
+    func enabled(_ family: NodeAddress.Family) -> Bool { settings.families.contains(family) }
+
+    /// Takes families out of service (their socket could not be opened); before ``start(bootstrap:now:)``.
+    public mutating func removeFamilies(where unavailable: (NodeAddress.Family) -> Bool) {
+        var configuration = settings.configuration
+        configuration.families.removeAll(where: unavailable)
+        settings = Settings(configuration)
+    }
 }
 
 /// Votes for our external address from the `ip` fields of answers (BEP 42, "Bootstrapping": "there should be

@@ -82,6 +82,8 @@ public struct Lookup: Sendable {
     public let target: NodeID
     public let family: NodeAddress.Family
     public let started: Instant
+    /// Our own id: never a candidate (other nodes name us in their answers).
+    let ownID: NodeID?
     let configuration: Configuration
     private(set) var candidates: [Candidate] = []
     private var peerSet: Set<NodeAddress> = []
@@ -105,9 +107,10 @@ public struct Lookup: Sendable {
     /// Starts from the closest nodes of our table and from bootstrap addresses (whose ids are not known yet).
     public init(
         id: LookupID, kind: Kind, target: NodeID, family: NodeAddress.Family, from nodes: [NodeInfo],
-        bootstrap: [NodeAddress] = [], configuration: Configuration, now: Instant
+        bootstrap: [NodeAddress] = [], excluding ownID: NodeID? = nil, configuration: Configuration, now: Instant
     ) {
         self.id = id
+        self.ownID = ownID
         self.kind = kind
         self.target = target
         self.family = family
@@ -171,7 +174,7 @@ public struct Lookup: Sendable {
             return []
         }
         responses += 1
-        if candidate.id != nil && candidate.id != id {
+        if (candidate.id != nil && candidate.id != id) || id == ownID {
             // It answered with another id than the one we were told: do not trust what it says.
             candidate.state = .failed
             insert(candidate)
@@ -250,19 +253,25 @@ public struct Lookup: Sendable {
 
     // MARK: Internals
 
-    /// Ends the search when no candidate among the k closest (not failed) is unqueried or in flight, or no
-    /// query can be sent any more.
+    /// Ends the search when the k closest candidates that are neither failed nor slow have all answered, or
+    /// when no query is left to send or wait for. A slow node (past the soft timeout) does not hold the lookup
+    /// up once k closer-or-farther nodes have answered; with fewer answers the lookup waits for it to fail.
     private mutating func checkConverged() {
         guard phase == .searching else { return }
-        var considered = 0
+        var answered = 0
         var busy = false
-        for candidate in candidates where candidate.state != .failed {
-            if candidate.state != .responded { busy = true }
-            considered += 1
-            if considered >= configuration.closestCount { break }
+        for candidate in candidates where candidate.state != .failed && candidate.state != .slow {
+            if candidate.state != .responded {
+                busy = true
+                break
+            }
+            answered += 1
+            if answered >= configuration.closestCount { break }
         }
         let anyInFlight = candidates.contains { $0.state == .inFlight || $0.state == .slow }
-        if !busy || (queries >= configuration.maxQueries && !anyInFlight) || (!anyInFlight && !hasFresh) {
+        if (!busy && (answered >= configuration.closestCount || !anyInFlight))
+            || (queries >= configuration.maxQueries && !anyInFlight) || (!anyInFlight && !hasFresh)
+        {
             phase = .searchDone
         }
     }
@@ -278,7 +287,7 @@ public struct Lookup: Sendable {
     }
 
     private mutating func add(id: NodeID?, address: NodeAddress, depth: UInt8) {
-        guard address.port != 0 else { return }
+        guard address.port != 0, id == nil || id != ownID else { return }
         if candidates.contains(where: { $0.address == address || (id != nil && $0.id == id) }) { return }
         let candidate = Candidate(
             id: id, address: address, distance: id.map { $0 ^ target } ?? .max, state: .fresh, depth: depth)

@@ -26,7 +26,7 @@ extension FuzzChecks {
         let peer = NodeAddress("10.1.2.3:6881")!
         let peer6 = NodeAddress("[fd00::1]:6881")!
         var now = Instant.zero
-        var actions = node.start(bootstrap: [peer, peer6], now: now)
+        var actions = node.start(bootstrap: [peer, peer6], now: now).1
         actions += node.received(bytes, from: peer, now: now)
         actions += node.received(bytes, from: peer6, now: now)
         if let decoded {

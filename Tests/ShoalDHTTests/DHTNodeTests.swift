@@ -231,7 +231,7 @@ struct DHTNodeReadOnlyTests {
         var node = H.node { $0.readOnly = true }
         var random = SplitMix64(seed: 20)
         #expect(H.sent(node.received(H.query(.ping, from: .random(using: &random)), from: H.address(1), now: .zero)).isEmpty)
-        let actions = node.start(bootstrap: [H.address(2)], now: .zero)
+        let (_, actions) = node.start(bootstrap: [H.address(2)], now: .zero)
         let query = try #require(H.queries(actions).first)
         #expect(query.message.readOnly)
         #expect(String(decoding: KRPCMessage(transactionID: [1], readOnly: true, body: .query(query.query)).encoded, as: UTF8.self).contains("2:roi1e"))
@@ -329,7 +329,7 @@ struct DHTNodeMaintenanceTests {
         // A new node from the state asks the saved nodes for its own id; no bootstrap address is given.
         var restarted = TestNode(configuration: node.configuration, state: loaded, random: SplitMix64(seed: 34), now: .zero)
         #expect(restarted.id == node.id)
-        let queries = H.queries(restarted.start(bootstrap: [], now: .zero))
+        let queries = H.queries(restarted.start(bootstrap: [], now: .zero).1)
         #expect(queries.count == 4)  // α = 3 in IPv4, and the one IPv6 node
         for query in queries {
             guard case .findNode(let target, _) = query.query.method else {
