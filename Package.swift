@@ -78,6 +78,7 @@ let package = Package(
                 "ShoalBencode", "ShoalCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: strictSettings
         ),
@@ -93,7 +94,7 @@ let package = Package(
         .target(
             name: "ShoalSim",
             dependencies: [
-                "ShoalCore", "ShoalSwarm", "ShoalWire",
+                "ShoalCore", "ShoalDHT", "ShoalSwarm", "ShoalWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -132,6 +133,7 @@ let package = Package(
                 "ShoalStorage",
                 "ShoalSwarm",
                 "ShoalNIO",
+                "ShoalSim",
                 "ShoalLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -199,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "ShoalSimTests",
             dependencies: [
-                "ShoalSim", "ShoalSwarm", "ShoalWire", "ShoalCore", "ShoalTestSupport",
+                "ShoalSim", "ShoalDHT", "ShoalSwarm", "ShoalWire", "ShoalCore", "ShoalTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

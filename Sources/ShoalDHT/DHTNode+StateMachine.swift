@@ -95,12 +95,14 @@ extension DHTNode {
     public mutating func tick(now: Instant) -> [DHTAction] {
         var actions: [DHTAction] = []
         if let scheduled, scheduled <= now { self.scheduled = nil }
-        while let first = softDeadlines.first, first.time <= now {
-            softDeadlines.removeFirst()
+        while let first = softDeadlines.min, first.time <= now {
+            softDeadlines.removeMin()
             guard let transaction = transactions[first.transaction], transaction.serial == first.serial,
                 case .lookup(let lookupID) = transaction.purpose
             else { continue }
-            lookups[lookupID]?.slow(transaction.address)
+            if lookups[lookupID]?.softTimedOut(transaction.address) == true, let lookup = lookups[lookupID] {
+                sendLookupQuery(lookup, to: transaction.address, expectedID: transaction.expectedID, now: now, into: &actions)
+            }
             advance(lookupID, now: now, into: &actions)
         }
         while let first = hardDeadlines.first, first.time <= now {
@@ -202,8 +204,8 @@ extension DHTNode {
         _ response: KRPCResponse, message: KRPCMessage, from source: NodeAddress, now: Instant,
         into actions: inout [DHTAction]
     ) {
-        guard let (key, transaction) = takeTransaction(message, from: source) else { return }
-        _ = key
+        guard let (_, transaction) = takeTransaction(message, from: source) else { return }
+        sampleRoundTrip(now - transaction.sentAt)
         if let expected = transaction.expectedID, expected != response.id {
             // Another node answers at that address now: the one we knew is gone.
             failed(transaction, timedOut: false, now: now, into: &actions)
@@ -224,6 +226,8 @@ extension DHTNode {
         switch transaction.purpose {
         case .ping:
             break
+        case .fill:
+            learnNamedNodes(response.nodes(of: source.family), limit: configuration.routing.bucketSize, now: now, into: &actions)
         case .lookup(let lookupID):
             guard var lookup = lookups[lookupID] else { break }
             let family = lookup.family
@@ -233,6 +237,7 @@ extension DHTNode {
             let infoHash = lookup.target
             lookups[lookupID] = lookup
             if !fresh.isEmpty { actions.append(.peersFound(lookupID, infoHash: infoHash, fresh.map(\.peerAddress))) }
+            learnNamedNodes(response.nodes(of: family), limit: 2, now: now, into: &actions)
             learnOtherFamily(response, besides: family, now: now, into: &actions)
             advance(lookupID, now: now, into: &actions)
         case .announce(let lookupID):
@@ -282,7 +287,7 @@ extension DHTNode {
             }
         }
         switch transaction.purpose {
-        case .ping:
+        case .ping, .fill:
             break
         case .lookup(let lookupID):
             lookups[lookupID]?.failed(transaction.address, timedOut: timedOut)
@@ -335,12 +340,8 @@ extension DHTNode {
         guard var lookup = lookups[lookupID] else { return }
         let budget = configuration.maxPendingQueries - transactions.count
         let queries = lookup.nextQueries(now: now, budget: budget)
-        let want = wantFor(lookup.family)
         for query in queries {
-            let method: KRPCQuery.Method =
-                lookup.kind == .findNode
-                ? .findNode(target: lookup.target, want: want) : .getPeers(infoHash: lookup.target, want: want)
-            sendQuery(method, to: query.address, expectedID: query.id, purpose: .lookup(lookupID), now: now, into: &actions)
+            sendLookupQuery(lookup, to: query.address, expectedID: query.id, now: now, into: &actions)
         }
         if lookup.searchDone {
             if case .announce(let port, let impliedPort) = lookup.kind {
@@ -364,12 +365,34 @@ extension DHTNode {
         }
     }
 
+    /// find_node or get_peers, as the lookup's kind says.
+    private mutating func sendLookupQuery(
+        _ lookup: Lookup, to address: NodeAddress, expectedID: NodeID?, now: Instant, into actions: inout [DHTAction]
+    ) {
+        let want = wantFor(lookup.family)
+        let method: KRPCQuery.Method =
+            lookup.kind == .findNode
+            ? .findNode(target: lookup.target, want: want) : .getPeers(infoHash: lookup.target, want: want)
+        sendQuery(method, to: address, expectedID: expectedID, purpose: .lookup(lookup.id), now: now, into: &actions)
+    }
+
     /// BEP 32: while the other family's table is nearly empty, ask for both families' nodes ("a dual-stack node
     /// that is bootstrapping ... should request both").
     private func wantFor(_ family: NodeAddress.Family) -> KRPCQuery.Want {
         let other: NodeAddress.Family = family == .ipv4 ? .ipv6 : .ipv4
         guard enabled(other), table(other).count < configuration.routing.bucketSize else { return [] }
         return [.ipv4, .ipv6]
+    }
+
+    /// Nodes named in an answer whose bucket has a free place are pinged (a few per answer, while the node has
+    /// few queries pending), so that tables fill with nodes heard of, once they prove they answer.
+    private mutating func learnNamedNodes(_ nodes: [NodeInfo], limit: Int, now: Instant, into actions: inout [DHTAction]) {
+        guard transactions.count < configuration.maxPendingQueries / 2 else { return }
+        var pinged = 0
+        for node in nodes where pinged < limit && table(node.address.family).hasRoom(for: node.id) && admissible(node) {
+            sendPing(to: node.address, expectedID: node.id, now: now, into: &actions)
+            pinged += 1
+        }
     }
 
     /// Nodes of the other family in an answer (we asked for them while that table was nearly empty) are
@@ -405,6 +428,16 @@ extension DHTNode {
                 : table6.bucketsToRefresh(now: now, using: &generator)
             random = generator
             for target in targets { startLookup(.findNode, target: target, family: family, now: now, into: &actions) }
+            // One bucket that is not full: ask the node we know nearest to a random id in it (as jch's dht does
+            // in its bucket maintenance); the nodes it names are pinged and enter if they answer.
+            generator = random
+            let fill = table(family).fillTarget(using: &generator)
+            random = generator
+            if let fill, let nearest = table(family).closest(to: fill, count: 1).first {
+                sendQuery(
+                    .findNode(target: fill, want: []), to: nearest.address, expectedID: nearest.id, purpose: .fill,
+                    now: now, into: &actions)
+            }
         }
     }
 
@@ -419,8 +452,8 @@ extension DHTNode {
         let old4 = table4.entries
         let old6 = table6.entries
         id = newID
-        table4 = RoutingTable(ownID: newID, configuration: configuration.routing, now: now)
-        table6 = RoutingTable(ownID: newID, configuration: configuration.routing, now: now)
+        table4 = RoutingTable(ownID: newID, settings: settings.routing, now: now)
+        table6 = RoutingTable(ownID: newID, settings: settings.routing, now: now)
         for entry in old4 { _ = table4.nodeResponded(entry.info, verified: entry.verified, now: entry.lastSeen) }
         for entry in old6 { _ = table6.nodeResponded(entry.info, verified: entry.verified, now: entry.lastSeen) }
         actions.append(.nodeIDChanged(newID))
@@ -454,16 +487,33 @@ extension DHTNode {
         while transactions[key] != nil { key = UInt32(truncatingIfNeeded: random.next()) }
         let serial = nextSerial
         nextSerial &+= 1
-        transactions[key] = Transaction(address: address, expectedID: expectedID, purpose: purpose, serial: serial)
+        transactions[key] = Transaction(
+            address: address, expectedID: expectedID, purpose: purpose, serial: serial, sentAt: now)
         hardDeadlines.append(Deadline(transaction: key, serial: serial, time: now + configuration.queryTimeout))
         if case .lookup = purpose {
-            softDeadlines.append(Deadline(transaction: key, serial: serial, time: now + configuration.lookup.softTimeout))
+            softDeadlines.insert(Deadline(transaction: key, serial: serial, time: now + softTimeout))
         }
         let transactionID = [UInt8(key >> 24), UInt8(key >> 16 & 0xFF), UInt8(key >> 8 & 0xFF), UInt8(key & 0xFF)]
         let message = KRPCMessage(
             transactionID: transactionID, version: configuration.version, readOnly: configuration.readOnly,
             body: .query(KRPCQuery(id: id, method: method)))
         send(message, to: address, into: &actions)
+    }
+
+    /// Two smoothed round trips, within the configured bounds (the upper bound until there is a sample).
+    var softTimeout: Interval {
+        let bounds = configuration.lookup
+        guard let smoothedRoundTrip else { return bounds.softTimeout }
+        return min(bounds.softTimeout, max(bounds.minSoftTimeout, smoothedRoundTrip * 2))
+    }
+
+    /// RFC 6298's smoothing (one eighth of each new sample).
+    private mutating func sampleRoundTrip(_ sample: Interval) {
+        guard let current = smoothedRoundTrip else {
+            smoothedRoundTrip = sample
+            return
+        }
+        smoothedRoundTrip = .nanoseconds(current.nanoseconds + (sample.nanoseconds - current.nanoseconds) / 8)
     }
 
     private mutating func send(_ message: KRPCMessage, to address: NodeAddress, into actions: inout [DHTAction]) {
@@ -476,7 +526,7 @@ extension DHTNode {
         // Deadlines of queries already answered are dropped from the front, so that no wake-up is asked for them.
         func stale(_ deadline: Deadline) -> Bool { transactions[deadline.transaction]?.serial != deadline.serial }
         while let first = hardDeadlines.first, stale(first) { hardDeadlines.removeFirst() }
-        while let first = softDeadlines.first, stale(first) { softDeadlines.removeFirst() }
+        while let first = softDeadlines.min, stale(first) { softDeadlines.removeMin() }
         let next = nextDeadline
         if let scheduled, scheduled <= next, scheduled > now { return }
         scheduled = next

@@ -1,4 +1,5 @@
 import DequeModule
+import HeapModule
 import ShoalCore
 
 /// A Mainline DHT node (BEP 5) as a pure core: datagrams and time in, actions out. No socket, no clock, no
@@ -53,7 +54,7 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
         public init(
             families: [NodeAddress.Family] = [.ipv4], readOnly: Bool = false,
             version: [UInt8] = [UInt8(ascii: "S"), UInt8(ascii: "H"), 0, 1],
-            routing: RoutingTable.Configuration = RoutingTable.Configuration(),
+            routing: RoutingTable.Configuration = .extended,
             lookup: Lookup.Configuration = Lookup.Configuration(),
             peerStore: PeerStore.Configuration = PeerStore.Configuration(), limits: KRPCLimits = .standard,
             queryTimeout: Interval = .seconds(5), maxPendingQueries: Int = 256, maxLookups: Int = 32,
@@ -85,13 +86,15 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
         }
     }
 
-    /// The configuration, shared by reference: a simulation holds many nodes with one configuration.
-    final class Settings: Sendable {
-        let configuration: Configuration
+    /// A configuration shared by reference: a simulation holds many nodes with one configuration.
+    public final class SharedConfiguration: Sendable {
+        public let configuration: Configuration
         let families: Set<NodeAddress.Family>
-        init(_ configuration: Configuration) {
+        let routing: RoutingTable.Settings
+        public init(_ configuration: Configuration) {
             self.configuration = configuration
             self.families = Set(configuration.families)
+            self.routing = RoutingTable.Settings(configuration.routing)
         }
     }
 
@@ -101,27 +104,36 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
             case ping
             case lookup(LookupID)
             case announce(LookupID)
+            /// A find_node into a bucket that is not full, whose answer's nodes are pinged to fill it.
+            case fill
         }
         var address: NodeAddress
         var expectedID: NodeID?
         var purpose: Purpose
         var serial: UInt32
+        var sentAt: Instant
     }
 
-    struct Deadline: Sendable {
+    struct Deadline: Sendable, Comparable {
         var transaction: UInt32
         var serial: UInt32
         var time: Instant
+
+        static func < (lhs: Deadline, rhs: Deadline) -> Bool { (lhs.time, lhs.serial) < (rhs.time, rhs.serial) }
+        static func == (lhs: Deadline, rhs: Deadline) -> Bool { lhs.time == rhs.time && lhs.serial == rhs.serial }
     }
 
     public internal(set) var id: NodeID
-    private(set) var settings: Settings
+    private(set) var settings: SharedConfiguration
     var random: Random
     var table4: RoutingTable
     var table6: RoutingTable
     var transactions: [UInt32: Transaction] = [:]
     var hardDeadlines: Deque<Deadline> = []
-    var softDeadlines: Deque<Deadline> = []
+    /// Soft timeouts follow the measured round-trip time, so they are not in sending order: a heap.
+    var softDeadlines = Heap<Deadline>()
+    /// Smoothed round-trip time of our queries (RFC 6298's estimator), for the soft timeout.
+    public internal(set) var smoothedRoundTrip: Interval?
     var nextSerial: UInt32 = 0
     var lookups: [LookupID: Lookup] = [:]
     var nextLookupID: UInt32 = 1
@@ -143,12 +155,18 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
 
     /// A node with `id` (nil: a random one).
     public init(configuration: Configuration = Configuration(), id: NodeID? = nil, random: Random, now: Instant) {
+        self.init(shared: SharedConfiguration(configuration), id: id, random: random, now: now)
+    }
+
+    /// A node whose configuration is shared with others (the simulator's many nodes).
+    public init(shared: SharedConfiguration, id: NodeID? = nil, random: Random, now: Instant) {
+        let configuration = shared.configuration
         var random = random
         let id = id ?? NodeID.random(using: &random)
         self.id = id
-        self.settings = Settings(configuration)
-        self.table4 = RoutingTable(ownID: id, configuration: configuration.routing, now: now)
-        self.table6 = RoutingTable(ownID: id, configuration: configuration.routing, now: now)
+        self.settings = shared
+        self.table4 = RoutingTable(ownID: id, settings: shared.routing, now: now)
+        self.table6 = RoutingTable(ownID: id, settings: shared.routing, now: now)
         self.peerStore = PeerStore(configuration: configuration.peerStore)
         self.tokens = WriteTokens(using: &random, now: now)
         self.limiter = QueryRateLimiter(
@@ -194,7 +212,7 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
     public var nextDeadline: Instant {
         var next = nextMaintenance
         if let first = hardDeadlines.first, first.time < next { next = first.time }
-        if let first = softDeadlines.first, first.time < next { next = first.time }
+        if let first = softDeadlines.min, first.time < next { next = first.time }
         return next
     }
 
@@ -204,11 +222,19 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
 
     func enabled(_ family: NodeAddress.Family) -> Bool { settings.families.contains(family) }
 
+    /// Enters nodes as if each had just answered a query (through the table's usual rules). For a simulator
+    /// that starts from a DHT in its steady state; a real node learns nodes only from their answers.
+    public mutating func insertAnsweredNodes(_ nodes: [NodeInfo], now: Instant) {
+        for node in nodes {
+            table(for: node.address.family) { _ = $0.nodeResponded(node, verified: false, now: now) }
+        }
+    }
+
     /// Takes families out of service (their socket could not be opened); before ``start(bootstrap:now:)``.
     public mutating func removeFamilies(where unavailable: (NodeAddress.Family) -> Bool) {
         var configuration = settings.configuration
         configuration.families.removeAll(where: unavailable)
-        settings = Settings(configuration)
+        settings = SharedConfiguration(configuration)
     }
 }
 

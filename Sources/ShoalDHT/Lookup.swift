@@ -37,15 +37,20 @@ public struct Lookup: Sendable {
         public var maxCandidates: Int
         public var maxQueries: Int
         public var maxDuration: Interval
-        /// After this long without an answer a query stops holding an α slot.
+        /// After this long without an answer a query to one of the k closest is sent again, and after as long
+        /// again (or at once for other nodes) it stops holding an α slot: two smoothed round trips of the
+        /// node's queries, from `minSoftTimeout` to `softTimeout` (the latter until a round trip is measured).
         public var softTimeout: Interval
+        public var minSoftTimeout: Interval
         /// The most peers a get_peers lookup keeps.
         public var maxPeers: Int
 
         public init(
             parallelism: Int = 3, closestCount: Int = 8, maxCandidates: Int = 64, maxQueries: Int = 128,
-            maxDuration: Interval = .seconds(60), softTimeout: Interval = .seconds(1), maxPeers: Int = 1000
+            maxDuration: Interval = .seconds(60), softTimeout: Interval = .seconds(1),
+            minSoftTimeout: Interval = .milliseconds(200), maxPeers: Int = 1000
         ) {
+            self.minSoftTimeout = minSoftTimeout
             self.parallelism = parallelism
             self.closestCount = closestCount
             self.maxCandidates = maxCandidates
@@ -74,6 +79,9 @@ public struct Lookup: Sendable {
         /// Round trips from the lookup's start: 1 for the nodes it started from, n+1 for a node learned from
         /// the answer of a node at n.
         var depth: UInt8
+        /// Queries to this node awaiting an answer (the first, and a resend after the soft timeout).
+        var outstanding: UInt8 = 0
+        var resent = false
         var token: [UInt8]?
     }
 
@@ -95,6 +103,9 @@ public struct Lookup: Sendable {
     var announcesPending = 0
     private(set) var announced = 0
     private(set) var phase: Phase = .searching
+    /// Answers in a row that brought no node closer than the closest known (Kademlia: when a round of α
+    /// answers brings none, the lookup queries all of the k closest not yet asked).
+    private var unproductiveAnswers = 0
 
     enum Phase: Sendable {
         case searching
@@ -150,10 +161,13 @@ public struct Lookup: Sendable {
             }
             if considered >= configuration.closestCount { break }
         }
-        var room = Swift.min(configuration.parallelism - inFlight, budget, configuration.maxQueries - queries)
+        let parallelism =
+            unproductiveAnswers >= configuration.parallelism ? configuration.closestCount : configuration.parallelism
+        var room = Swift.min(parallelism - inFlight, budget, configuration.maxQueries - queries)
         var chosen: [(id: NodeID?, address: NodeAddress)] = []
         for index in picks where room > 0 {
             candidates[index].state = .inFlight
+            candidates[index].outstanding &+= 1
             chosen.append((candidates[index].id, candidates[index].address))
             queries += 1
             room -= 1
@@ -187,8 +201,15 @@ public struct Lookup: Sendable {
         let depth = candidate.depth
         // A node that is already a candidate under another address is a duplicate: keep only what it said.
         if !candidates.contains(where: { $0.id == id }) { insert(candidate) }
+        let closestBefore = candidates.first { $0.state != .failed }?.distance
         for node in nodes where node.address.family == family {
             add(id: node.id, address: node.address, depth: depth &+ 1)
+        }
+        let closestAfter = candidates.first { $0.state != .failed }?.distance
+        if let closestAfter, closestBefore.map({ closestAfter < $0 }) ?? true {
+            unproductiveAnswers = 0
+        } else {
+            unproductiveAnswers += 1
         }
         var fresh: [NodeAddress] = []
         if kind.usesGetPeers {
@@ -202,20 +223,41 @@ public struct Lookup: Sendable {
         return fresh
     }
 
-    /// A query failed (timeout or error reply): the node no longer counts among the closest.
+    /// A query failed (timeout or error reply): once no query to it is outstanding, the node no longer counts
+    /// among the closest.
     mutating func failed(_ address: NodeAddress, timedOut: Bool) {
         guard let index = candidates.firstIndex(where: { $0.address == address }),
             candidates[index].state == .inFlight || candidates[index].state == .slow
         else { return }
-        candidates[index].state = .failed
         if timedOut { timeouts += 1 } else { responses += 1 }
+        if candidates[index].outstanding > 0 { candidates[index].outstanding -= 1 }
+        if candidates[index].outstanding == 0 || !timedOut { candidates[index].state = .failed }
     }
 
-    /// A query passed the soft timeout: it stops holding an α slot.
-    mutating func slow(_ address: NodeAddress) {
+    /// A query passed the soft timeout. A node among the k closest is asked once more (the datagram or its
+    /// answer may have been lost; KRPC itself never retries) and the lookup returns true: send it again.
+    /// Otherwise the node stops holding an α slot.
+    mutating func softTimedOut(_ address: NodeAddress) -> Bool {
         guard let index = candidates.firstIndex(where: { $0.address == address }), candidates[index].state == .inFlight
-        else { return }
+        else { return false }
+        if !candidates[index].resent && isAmongClosest(index) {
+            candidates[index].resent = true
+            candidates[index].outstanding &+= 1
+            queries += 1
+            return true
+        }
         candidates[index].state = .slow
+        return false
+    }
+
+    /// Whether the candidate at `index` is among the k closest that are neither failed nor slow.
+    private func isAmongClosest(_ index: Int) -> Bool {
+        var rank = 0
+        for position in 0..<index where candidates[position].state != .failed && candidates[position].state != .slow {
+            rank += 1
+            if rank >= configuration.closestCount { return false }
+        }
+        return true
     }
 
     /// The k closest nodes that answered, closest first, with their tokens.
@@ -255,7 +297,8 @@ public struct Lookup: Sendable {
 
     /// Ends the search when the k closest candidates that are neither failed nor slow have all answered, or
     /// when no query is left to send or wait for. A slow node (past the soft timeout) does not hold the lookup
-    /// up once k closer-or-farther nodes have answered; with fewer answers the lookup waits for it to fail.
+    /// up once k other nodes have answered; with fewer answers the lookup waits for it to fail, unless it was
+    /// already asked twice.
     private mutating func checkConverged() {
         guard phase == .searching else { return }
         var answered = 0
@@ -268,7 +311,8 @@ public struct Lookup: Sendable {
             answered += 1
             if answered >= configuration.closestCount { break }
         }
-        let anyInFlight = candidates.contains { $0.state == .inFlight || $0.state == .slow }
+        // A node asked twice (the resend after the soft timeout) and silent is not waited for.
+        let anyInFlight = candidates.contains { $0.state == .inFlight || ($0.state == .slow && !$0.resent) }
         if (!busy && (answered >= configuration.closestCount || !anyInFlight))
             || (queries >= configuration.maxQueries && !anyInFlight) || (!anyInFlight && !hasFresh)
         {

@@ -51,6 +51,17 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public static let zero = NodeID(high: 0, middle: 0, low: 0)
+
+    /// This id with bit `index` (0: most significant) set.
+    public func settingBit(_ index: Int) -> NodeID {
+        var copy = self
+        switch index {
+        case 0..<64: copy.high |= 1 << UInt64(63 - index)
+        case 64..<128: copy.middle |= 1 << UInt64(127 - index)
+        default: copy.low |= 1 << UInt32(159 - index)
+        }
+        return copy
+    }
     public static let max = NodeID(high: .max, middle: .max, low: .max)
 
     /// A uniformly random id.

@@ -45,6 +45,11 @@ public struct RoutingTable: Sendable {
             self.oneNodePerIP = oneNodePerIP
             self.preferVerified = preferVerified
         }
+
+        /// What a ``DHTNode`` uses by default: the three farthest buckets hold 64, 32 and 16 nodes. The first
+        /// step of a lookup then starts about six bits closer to its target (one round trip saved at 10^5 nodes
+        /// in the simulator, for about 4 KB more per node); libtorrent's extended table goes to 128.
+        public static let extended = Configuration(farBucketMultipliers: [8, 4, 2])
     }
 
     struct Bucket: Sendable {
@@ -66,15 +71,27 @@ public struct RoutingTable: Sendable {
         case refused
     }
 
+    /// The configuration, shared by reference among tables (a simulation holds many).
+    final class Settings: Sendable {
+        let configuration: Configuration
+        init(_ configuration: Configuration) { self.configuration = configuration }
+    }
+
     public let ownID: NodeID
-    public let configuration: Configuration
+    let settings: Settings
     private(set) var buckets: [Bucket]
 
     public init(ownID: NodeID, configuration: Configuration = Configuration(), now: Instant) {
+        self.init(ownID: ownID, settings: Settings(configuration), now: now)
+    }
+
+    init(ownID: NodeID, settings: Settings, now: Instant) {
         self.ownID = ownID
-        self.configuration = configuration
+        self.settings = settings
         self.buckets = [Bucket(lastChanged: now)]
     }
+
+    public var configuration: Configuration { settings.configuration }
 
     /// Nodes in the table (replacement caches not counted).
     public var count: Int { buckets.reduce(0) { $0 + $1.nodes.count } }
@@ -121,18 +138,25 @@ public struct RoutingTable: Sendable {
             return .refreshed
         }
         // One node per address: a node that answers with a new id loses its old entry. One per IP address
-        // (unless loopback): a second node on a host we know is refused, as libtorrent does.
-        removeEntries(at: node.address)
-        if configuration.oneNodePerIP && !node.address.host.isLoopback
-            && buckets.contains(where: { $0.nodes.contains { $0.address.host == node.address.host } })
-        {
-            return .refused
+        // (unless loopback): a second node on a host we know is refused, as libtorrent does. One pass over
+        // the table finds both (this runs only for nodes not in the table yet).
+        let restrictHost = configuration.oneNodePerIP && !node.address.host.isLoopback
+        for bucket in buckets.indices {
+            for entry in buckets[bucket].nodes {
+                if entry.address == node.address {
+                    remove(entry.id)
+                } else if restrictHost && entry.address.host == node.address.host {
+                    return .refused
+                }
+            }
         }
         let entry = RoutingEntry(id: node.id, address: node.address, verified: verified, lastSeen: now)
         while true {
             if buckets[index].nodes.count < capacity(ofBucket: index) {
                 buckets[index].nodes.append(entry)
-                buckets[index].replacements.removeAll { $0.id == node.id }
+                if let waiting = buckets[index].replacements.firstIndex(where: { $0.id == node.id }) {
+                    buckets[index].replacements.remove(at: waiting)
+                }
                 buckets[index].lastChanged = now
                 return .added
             }
@@ -193,13 +217,25 @@ public struct RoutingTable: Sendable {
         }
     }
 
+    /// Whether a node we do not know would find a free place (or a bucket that can split) without displacing
+    /// anyone.
+    public func hasRoom(for id: NodeID) -> Bool {
+        guard id != ownID else { return false }
+        let index = bucketIndex(for: id)
+        if buckets[index].nodes.contains(where: { $0.id == id }) { return false }
+        return buckets[index].nodes.count < capacity(ofBucket: index)
+            || (index == buckets.count - 1 && buckets.count < NodeID.bitCount)
+    }
+
     /// One of our queries to `id` at `address` timed out. A node that turns bad is replaced by the freshest
     /// node of its bucket's replacement cache, if there is one. Returns the node's status after the failure,
     /// nil when it is not in the table.
     @discardableResult
     public mutating func nodeFailed(_ id: NodeID, address: NodeAddress, now: Instant) -> RoutingEntry.Status? {
         let index = bucketIndex(for: id)
-        buckets[index].replacements.removeAll { $0.id == id }
+        if let waiting = buckets[index].replacements.firstIndex(where: { $0.id == id }) {
+            buckets[index].replacements.remove(at: waiting)
+        }
         guard let position = buckets[index].nodes.firstIndex(where: { $0.id == id && $0.address == address })
         else { return nil }
         buckets[index].nodes[position].failures &+= 1
@@ -266,6 +302,15 @@ public struct RoutingTable: Sendable {
         return flipped.randomSharingPrefix(index + 1, using: &random)
     }
 
+    /// A random id in the farthest bucket that is not full (nil when all are): the bucket most likely to have
+    /// nodes to learn of.
+    public func fillTarget(using random: inout some RandomNumberGenerator) -> NodeID? {
+        guard let index = buckets.indices.first(where: { buckets[$0].nodes.count < capacity(ofBucket: $0) }) else {
+            return nil
+        }
+        return refreshTarget(bucket: index, using: &random)
+    }
+
     /// The least recently seen node of each bucket, if it is questionable (to ping in the background).
     public func questionableNodes(now: Instant) -> [NodeInfo] {
         buckets.compactMap { bucket in
@@ -314,24 +359,4 @@ public struct RoutingTable: Sendable {
         buckets[index].replacements.append(entry)
     }
 
-    /// Removes the entries (and waiting replacements) at `address`.
-    private mutating func removeEntries(at address: NodeAddress) {
-        for index in buckets.indices {
-            buckets[index].nodes.removeAll { $0.address == address }
-            buckets[index].replacements.removeAll { $0.address == address }
-        }
-    }
-}
-
-extension NodeID {
-    /// This id with bit `index` (0: most significant) set.
-    func settingBit(_ index: Int) -> NodeID {
-        var copy = self
-        switch index {
-        case 0..<64: copy.high |= 1 << UInt64(63 - index)
-        case 64..<128: copy.middle |= 1 << UInt64(127 - index)
-        default: copy.low |= 1 << UInt32(159 - index)
-        }
-        return copy
-    }
 }

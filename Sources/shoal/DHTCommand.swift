@@ -18,7 +18,7 @@ struct DHTCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dht",
         abstract: "Run a Mainline DHT node (BEP 5), or look up and announce peers through the DHT.",
-        subcommands: [DHTRunCommand.self, DHTGetPeersCommand.self, DHTAnnounceCommand.self],
+        subcommands: [DHTRunCommand.self, DHTGetPeersCommand.self, DHTAnnounceCommand.self, DHTSimulateCommand.self],
         defaultSubcommand: DHTRunCommand.self)
 
     /// The routers every client bootstraps from when it knows no node (BEP 5 leaves the choice to clients).
@@ -253,8 +253,8 @@ struct DHTGetPeersCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try await DHTSession.start(node, port: dhtPort)
         let found = try await withTimeout(timeout, session: session) {
-            _ = await session.runtime.joined()
-            return await session.runtime.getPeers(infoHash.id) { peers in
+            // The lookup starts from the bootstrap nodes when the table is empty: no need to join first.
+            await session.runtime.getPeers(infoHash.id) { peers in
                 for peer in peers { Terminal.line(peer.description) }
             }
         }
@@ -300,8 +300,7 @@ struct DHTAnnounceCommand: AsyncParsableCommand {
     func run() async throws {
         let session = try await DHTSession.start(node, port: dhtPort)
         let results = try await withTimeout(timeout, session: session) {
-            _ = await session.runtime.joined()
-            return await session.runtime.announce(infoHash.id, port: UInt16(port ?? 0), impliedPort: impliedPort)
+            await session.runtime.announce(infoHash.id, port: UInt16(port ?? 0), impliedPort: impliedPort)
         }
         await session.stop()
         var stored = 0

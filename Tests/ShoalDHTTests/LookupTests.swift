@@ -74,9 +74,20 @@ struct LookupTests {
         // The closest ones first.
         let sorted = start.sorted { ($0.id ^ lookup.target) < ($1.id ^ lookup.target) }
         #expect(first.map(\.address) == sorted.prefix(3).map(\.address))
-        lookup.slow(first[0].address)
+        // The first soft timeout of one of the k closest: asked again, still holding its slot.
+        let resend = lookup.softTimedOut(first[0].address)
+        #expect(resend)
+        #expect(lookup.nextQueries(now: .zero, budget: 100).isEmpty)
+        // The second: slow, its slot goes to the next closest.
+        let again = lookup.softTimedOut(first[0].address)
+        #expect(!again)
         let next = lookup.nextQueries(now: .zero, budget: 100)
         #expect(next.map(\.address) == [sorted[3].address])
+        // Both queries to it time out: only then is it failed.
+        lookup.failed(first[0].address, timedOut: true)
+        #expect(lookup.candidates.first { $0.address == first[0].address }?.state == .slow)
+        lookup.failed(first[0].address, timedOut: true)
+        #expect(lookup.candidates.first { $0.address == first[0].address }?.state == .failed)
         // The budget (the node's transaction limit) holds.
         lookup.failed(first[1].address, timedOut: true)
         lookup.failed(first[2].address, timedOut: true)
