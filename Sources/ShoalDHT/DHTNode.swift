@@ -225,9 +225,8 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
     /// Enters nodes as if each had just answered a query (through the table's usual rules). For a simulator
     /// that starts from a DHT in its steady state; a real node learns nodes only from their answers.
     public mutating func insertAnsweredNodes(_ nodes: [NodeInfo], now: Instant) {
-        for node in nodes {
-            table(for: node.address.family) { _ = $0.nodeResponded(node, verified: false, now: now) }
-        }
+        table4.nodesResponded(nodes.filter { $0.address.family == .ipv4 }, now: now)
+        table6.nodesResponded(nodes.filter { $0.address.family == .ipv6 }, now: now)
     }
 
     /// Takes families out of service (their socket could not be opened); before ``start(bootstrap:now:)``.

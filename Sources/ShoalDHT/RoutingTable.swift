@@ -124,7 +124,7 @@ public struct RoutingTable: Sendable {
     /// A node answered one of our queries: refresh it, or enter it (BEP 5's insertion rules).
     public mutating func nodeResponded(_ node: NodeInfo, verified: Bool, now: Instant) -> Insertion {
         guard node.id != ownID else { return .refused }
-        var index = bucketIndex(for: node.id)
+        let index = bucketIndex(for: node.id)
         if let position = buckets[index].nodes.firstIndex(where: { $0.id == node.id }) {
             if buckets[index].nodes[position].address != node.address {
                 // Another address claims a node we know: keep the one we know unless it stopped answering.
@@ -150,7 +150,34 @@ public struct RoutingTable: Sendable {
                 }
             }
         }
-        let entry = RoutingEntry(id: node.id, address: node.address, verified: verified, lastSeen: now)
+        return place(RoutingEntry(id: node.id, address: node.address, verified: verified, lastSeen: now), now: now)
+    }
+
+    /// Many nodes that answered, at once (a saved table, a simulator's steady state): as ``nodeResponded(_:verified:now:)``
+    /// for each, with the address checks done against sets built once instead of a pass over the table per node.
+    public mutating func nodesResponded(_ nodes: [NodeInfo], now: Instant) {
+        var addresses = Set(buckets.flatMap { $0.nodes.map(\.address) })
+        var hosts = Set(addresses.map(\.host))
+        for node in nodes {
+            if addresses.contains(node.address) || contains(node.id) {
+                _ = nodeResponded(node, verified: false, now: now)
+                continue
+            }
+            guard node.id != ownID else { continue }
+            if configuration.oneNodePerIP && !node.address.host.isLoopback && hosts.contains(node.address.host) { continue }
+            if case .added = place(RoutingEntry(id: node.id, address: node.address, verified: false, lastSeen: now), now: now) {
+                addresses.insert(node.address)
+                hosts.insert(node.address.host)
+            }
+        }
+    }
+
+    /// Enters a node that is not in the table: a free place (splitting the last bucket as needed), a bad node's
+    /// place, or the replacement cache.
+    private mutating func place(_ entry: RoutingEntry, now: Instant) -> Insertion {
+        let node = entry.info
+        let verified = entry.verified
+        var index = bucketIndex(for: node.id)
         while true {
             if buckets[index].nodes.count < capacity(ofBucket: index) {
                 buckets[index].nodes.append(entry)
