@@ -119,6 +119,13 @@ public final class TorrentRuntime: Sendable {
         }
     }
 
+    /// Peers learned while running (from the DHT, a tracker, ...), to dial as the connection planner sees fit.
+    public func addPeers(_ peers: [PeerAddress], source: ConnectionPlanner.Source) {
+        eventLoop.execute {
+            self.apply { $0.addPeers(peers, source: source, now: Self.now()) }
+        }
+    }
+
     /// Changes which pieces are wanted (one priority per piece).
     public func setPiecePriorities(_ priorities: [PiecePriority]) {
         eventLoop.execute {

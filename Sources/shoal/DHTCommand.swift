@@ -74,15 +74,24 @@ struct DHTSession {
     }
 
     static func start(_ options: DHTNodeOptions, port: Int) async throws -> DHTSession {
+        try await start(
+            bootstrap: options.noBootstrap ? [] : (options.bootstrap.isEmpty ? DHTCommand.publicRouters : options.bootstrap),
+            bind: options.bind, statePath: options.state, readOnly: options.readOnly, port: port)
+    }
+
+    /// A node on `port` of each address in `bind` (default: 0.0.0.0 and ::), joining through `bootstrap`
+    /// (HOST:PORT texts, names resolved) and the nodes saved at `statePath`.
+    static func start(
+        bootstrap texts: [String], bind: [String] = [], statePath: String? = nil, readOnly: Bool = false, port: Int
+    ) async throws -> DHTSession {
         var saved: DHTState?
-        if let path = options.state, access(path, F_OK) == 0 {
+        if let path = statePath, access(path, F_OK) == 0 {
             do {
                 saved = try DHTState(decoding: try WholeFile.read(path, limit: 1 << 20))
             } catch {
                 Terminal.printError("\(path): \(error); starting with a new id and no saved nodes")
             }
         }
-        let texts = options.noBootstrap ? [] : (options.bootstrap.isEmpty ? DHTCommand.publicRouters : options.bootstrap)
         var bootstrap: [NodeAddress] = []
         for text in texts {
             if let address = await resolve(text) {
@@ -91,11 +100,10 @@ struct DHTSession {
                 Terminal.printError("cannot resolve bootstrap node \(text); going on without it")
             }
         }
-        let hosts = options.bind.isEmpty ? ["0.0.0.0", "::"] : options.bind
+        let hosts = bind.isEmpty ? ["0.0.0.0", "::"] : bind
         var configuration = DHTRuntime.Node.Configuration()
-        configuration.readOnly = options.readOnly
+        configuration.readOnly = readOnly
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let statePath = options.state
         do {
             let runtime = try await DHTRuntime.start(
                 configuration: configuration, saved: saved,

@@ -72,7 +72,7 @@ struct DHTSimulateCommand: AsyncParsableCommand {
             Self.print(report)
             reports.append(report)
         }
-        if reports.count > 1 { Self.printTable(reports) }
+        Self.printTable(reports)
     }
 
     static func print(_ report: DHTExperiment.Report) {
@@ -89,7 +89,7 @@ struct DHTSimulateCommand: AsyncParsableCommand {
                     + "queries, \(Terminal.fixed(s.meanDatagrams, 1)) datagrams, \(Terminal.fixed(s.meanTimeouts, 1)) timeouts")
         }
         Terminal.line(
-            "N = \(p.nodes), \(p.build), RTT \(Int(report.roundTrip.seconds * 1000)) ms, loss \(p.loss), seed \(p.seed): "
+            "N = \(p.nodes), \(p.build), \(table(report)), RTT \(Int(report.roundTrip.seconds * 1000)) ms, loss \(p.loss), seed \(p.seed): "
                 + "\(Terminal.fixed(report.meanTableSize, 1)) nodes per table, \(Int(report.bytesPerNode)) bytes per node")
         phase("before departure", report.before)
         phase("after \(Int(p.departure * 100))% left", report.after)
@@ -108,13 +108,20 @@ struct DHTSimulateCommand: AsyncParsableCommand {
             let b = report.before
             let a = report.after
             Terminal.line(
-                "| \(report.parameters.nodes) | \(report.parameters.build) | \(Terminal.fixed(b.medianRoundTrips, 2)) | "
+                "| \(report.parameters.nodes) | \(report.parameters.build), \(Self.table(report)) | \(Terminal.fixed(b.medianRoundTrips, 2)) | "
                     + "\(Terminal.fixed(b.p90RoundTrips, 2)) | \(Terminal.fixed(b.maxRoundTrips, 2)) | "
                     + "\(Terminal.fixed(b.medianMilliseconds, 0)) | \(Terminal.fixed(b.medianHops, 1)) | "
                     + "\(Terminal.fixed(b.meanDatagrams, 1)) | \(percent(b.exact, b.count)) | \(percent(a.exact, a.count)), "
                     + "\(percent(a.foundClosest, a.count)), \(Terminal.fixed(a.maxRoundTrips, 2)) | "
                     + "\(report.peersFoundAfterDeparture)/\(report.announced) | \(Int(report.bytesPerNode)) |")
         }
+    }
+
+    /// The routing table's shape: Shoal's larger far buckets, or the textbook one.
+    static func table(_ report: DHTExperiment.Report) -> String {
+        let multipliers = report.parameters.node.routing.farBucketMultipliers
+        return multipliers.isEmpty
+            ? "textbook table (k = 8)" : "far buckets " + multipliers.map { "\($0 * 8)" }.joined(separator: "/")
     }
 
     static func percent(_ part: Int, _ whole: Int) -> String {

@@ -20,11 +20,24 @@ struct PeerOptions: ParsableArguments {
     @Flag(help: "Hash all data on disk instead of trusting resume data.")
     var check = false
 
+    @Flag(help: "Find and announce peers in the DHT (BEP 5), joining through the public routers unless --dht-bootstrap is given.")
+    var dht = false
+
+    @Option(name: .customLong("dht-bootstrap"), help: "A DHT node to join through, HOST:PORT (implies --dht); repeat for more.")
+    var dhtBootstrap: [String] = []
+
+    @Flag(name: .customLong("no-dht"), help: "Do not use the DHT (the default for now).")
+    var noDHT = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         for text in peers where PeerAddress(text) == nil {
             throw ValidationError("--peer \(text): not HOST:PORT (an IPv6 address goes in brackets: [::1]:6881)")
         }
+        for text in dhtBootstrap where DHTSession.split(text) == nil {
+            throw ValidationError("--dht-bootstrap \(text): not HOST:PORT (an IPv6 address goes in brackets: [::1]:6881)")
+        }
+        if noDHT && (dht || !dhtBootstrap.isEmpty) { throw ValidationError("--no-dht excludes --dht and --dht-bootstrap") }
     }
 
     var swarmOptions: SwarmRun.Options {
@@ -34,6 +47,7 @@ struct PeerOptions: ParsableArguments {
         options.maxUpload = maxUpload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
         options.maxDownload = maxDownload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
         options.forceCheck = check
+        options.dhtBootstrap = !noDHT && (dht || !dhtBootstrap.isEmpty) ? dhtBootstrap : nil
         return options
     }
 }

@@ -22,6 +22,8 @@ struct SwarmRun {
         var filePriorities: [PiecePriority]?
         /// Hash everything on disk, ignoring resume data.
         var forceCheck = false
+        /// Find and announce peers in the DHT, joining through these nodes (empty: the public routers); nil: no DHT.
+        var dhtBootstrap: [String]?
     }
 
     /// How often resume data is saved while running.
@@ -153,6 +155,17 @@ struct SwarmRun {
             throw Terminal.fail("cannot listen on port \(options.port): \(error)")
         }
         Terminal.line("Listening on port \(torrent.port); \(have.setCount) of \(have.count) pieces verified")
+        var dht: TorrentDHT?
+        if let bootstrap = options.dhtBootstrap {
+            if metainfo.info.isPrivate {
+                Terminal.line("DHT: not used, the torrent is private (BEP 27)")
+            } else {
+                let runtime = torrent.runtime
+                dht = await TorrentDHT.start(
+                    infoHash: v1, peerPort: torrent.port, bootstrap: bootstrap, torrent: runtime
+                ) { (try? await runtime.statistics().get()).map { $0.piecesRemaining == 0 } ?? false }
+            }
+        }
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(Terminal.stderrIsTerminal ? 250 : 1000))
@@ -209,6 +222,7 @@ struct SwarmRun {
         }
         ticker.cancel()
         progress.finish()
+        await dht?.stop()
         await torrent.stop()
         let saved = (try? await saveResume(torrent, pool: pool)) ?? false
         let finalHave = try? await torrent.runtime.have().get()

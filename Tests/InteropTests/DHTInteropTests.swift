@@ -177,3 +177,116 @@ struct DHTInteropTests {
         }
     }
 }
+
+/// Trackerless downloads: `shoal get` and `shoal seed` with `--dht-bootstrap` find each other (and libtorrent)
+/// through a loopback DHT, with no --peer and no tracker.
+@Suite("Trackerless on loopback: peers found through the DHT", .serialized, .timeLimit(.minutes(5)))
+struct TrackerlessInteropTests {
+    /// A 3 MiB file of random bytes and its torrent (no tracker).
+    struct Sample {
+        let data: URL
+        let torrent: URL
+        let file: URL
+
+        init(in directory: URL) async throws {
+            data = directory.appendingPathComponent("seed", isDirectory: true)
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            file = data.appendingPathComponent("sample.bin")
+            var random = SystemRandomNumberGenerator()
+            try Data((0..<(3 << 20)).map { _ in UInt8.random(in: 0...255, using: &random) }).write(to: file)
+            torrent = directory.appendingPathComponent("sample.torrent")
+            try await Interop.shoalCreate(file, output: torrent, ["--piece-length", "32768"])
+        }
+
+        func matches(_ downloaded: URL) -> Bool {
+            FileManager.default.contentsEqual(atPath: downloaded.path, andPath: file.path)
+        }
+    }
+
+    static func shoal(name: String, _ arguments: [String], directory: URL) throws -> BackgroundProcess {
+        try BackgroundProcess(
+            name: name, executable: try Interop.shoalBinary(), arguments: arguments, logDirectory: directory,
+            lifetime: .seconds(120))
+    }
+
+    @Test func shoalGetFindsAShoalSeedInTheDHT() async throws {
+        try await Interop.withTemporaryDirectory { directory in
+            let sample = try await Sample(in: directory)
+            let dht = try await DHTInteropTests.LoopbackDHT(count: 3, logDirectory: directory)
+            defer { dht.stop() }
+            let ports = try LoopbackPorts.free(2)
+            let seed = try Self.shoal(
+                name: "shoal-seed",
+                ["seed", sample.torrent.path, "--data", sample.data.path, "--port", "\(ports[0])", "--dht-bootstrap",
+                 dht.bootstrap(0)], directory: directory)
+            defer { seed.stop() }
+            try await DHTInteropTests.LoopbackDHT.waitForLine(in: seed, containing: "DHT: ", timeout: .seconds(30))
+            let download = directory.appendingPathComponent("download")
+            let outcome = try await ExternalProcess.run(
+                try Interop.shoalBinary(),
+                ["get", sample.torrent.path, "-o", download.path, "--port", "\(ports[1])", "--dht-bootstrap", dht.bootstrap(2)],
+                timeout: .seconds(60))
+            #expect(outcome.succeeded, "\(outcome.summary)")
+            #expect(outcome.stdoutText.contains("DHT: 1 peers found"))
+            #expect(sample.matches(download.appendingPathComponent("sample.bin")))
+        }
+    }
+
+    @Test(.enabled(if: Interop.shouldRun(tool: .libtorrent)))
+    func libtorrentFindsAShoalSeedInTheDHT() async throws {
+        let python = try Interop.require(.libtorrent)
+        try await Interop.withTemporaryDirectory { directory in
+            let sample = try await Sample(in: directory)
+            let dht = try await DHTInteropTests.LoopbackDHT(count: 3, logDirectory: directory)
+            defer { dht.stop() }
+            let ports = try LoopbackPorts.free(2)
+            let seed = try Self.shoal(
+                name: "shoal-seed",
+                ["seed", sample.torrent.path, "--data", sample.data.path, "--port", "\(ports[0])", "--dht-bootstrap",
+                 dht.bootstrap(0)], directory: directory)
+            defer { seed.stop() }
+            try await DHTInteropTests.LoopbackDHT.waitForLine(in: seed, containing: "DHT: ", timeout: .seconds(30))
+            let download = directory.appendingPathComponent("lt-download")
+            try FileManager.default.createDirectory(at: download, withIntermediateDirectories: true)
+            let leecher = try BackgroundProcess(
+                name: "libtorrent-leecher", executable: python,
+                arguments: [LibtorrentClient.script.path, "--torrent", sample.torrent.path, "--save-path", download.path,
+                            "--leech", "--port", "\(ports[1])", "--dht-bootstrap", dht.bootstrap(1), "--max-seconds", "60"],
+                logDirectory: directory, lifetime: .seconds(80))
+            defer { leecher.stop() }
+            _ = await leecher.waitForExit(timeout: .seconds(75))
+            #expect(leecher.exitStatus == 0, "\(BackgroundProcess.tail(leecher.standardOutput))")
+            #expect(sample.matches(download.appendingPathComponent("sample.bin")))
+        }
+    }
+
+    @Test(.enabled(if: Interop.shouldRun(tool: .libtorrent)))
+    func shoalGetFindsALibtorrentSeedInTheDHT() async throws {
+        let python = try Interop.require(.libtorrent)
+        try await Interop.withTemporaryDirectory { directory in
+            let sample = try await Sample(in: directory)
+            let dht = try await DHTInteropTests.LoopbackDHT(count: 3, logDirectory: directory)
+            defer { dht.stop() }
+            let ports = try LoopbackPorts.free(2)
+            let seed = try BackgroundProcess(
+                name: "libtorrent-seed", executable: python,
+                arguments: [LibtorrentClient.script.path, "--torrent", sample.torrent.path, "--save-path", sample.data.path,
+                            "--seed", "--port", "\(ports[0])", "--dht-bootstrap", dht.bootstrap(0), "--max-seconds", "90"],
+                logDirectory: directory, lifetime: .seconds(110))
+            defer { seed.stop() }
+            try await DHTInteropTests.LoopbackDHT.waitForLine(in: seed, containing: "\"is_seeding\": true", timeout: .seconds(30))
+            let download = directory.appendingPathComponent("download")
+            var outcome: ProcessOutcome?
+            // libtorrent announces once its DHT has nodes: a get that finds nobody yet is tried again.
+            for _ in 0..<5 where !(outcome?.succeeded ?? false) {
+                outcome = try await ExternalProcess.run(
+                    try Interop.shoalBinary(),
+                    ["get", sample.torrent.path, "-o", download.path, "--port", "\(ports[1])", "--dht-bootstrap",
+                     dht.bootstrap(2)],
+                    timeout: .seconds(20))
+            }
+            #expect(outcome?.succeeded == true, "\(outcome?.summary ?? "")")
+            #expect(sample.matches(download.appendingPathComponent("sample.bin")))
+        }
+    }
+}
