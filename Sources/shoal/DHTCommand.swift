@@ -58,6 +58,23 @@ struct DHTNodeOptions: ParsableArguments {
     }
 }
 
+/// What `shoal dht get-peers` and `shoal dht announce` share: the torrent and the lookup's node.
+struct DHTLookupOptions: ParsableArguments {
+    @Argument(help: "The info-hash (40 hex digits, 32 base32 letters, or a magnet link).")
+    var infoHash: InfoHashArgument
+
+    @Option(help: "The node's UDP port (0: any free port).")
+    var dhtPort: Int = 0
+
+    @Option(help: "Give up after this many seconds.")
+    var timeout: Double = 60
+
+    func validate() throws {
+        guard (0...65535).contains(dhtPort) else { throw ValidationError("--dht-port must be between 0 and 65535") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+}
+
 /// A running node for one command: sockets, bootstrap resolution, the state file.
 struct DHTSession {
     let runtime: DHTRuntime
@@ -247,20 +264,15 @@ struct DHTGetPeersCommand: AsyncParsableCommand {
         abstract: "Find the peers of a torrent in the DHT; prints one HOST:PORT per line.",
         discussion: "Exits 0 when peers were found, 1 when none were.")
 
-    @Argument(help: "The info-hash (40 hex digits, 32 base32 letters, or a magnet link).")
-    var infoHash: InfoHashArgument
+    @OptionGroup var lookup: DHTLookupOptions
 
     @OptionGroup var node: DHTNodeOptions
 
-    @Option(help: "The node's UDP port (0: any free port).")
-    var dhtPort: Int = 0
-
-    @Option(help: "Give up after this many seconds.")
-    var timeout: Double = 60
+    var infoHash: InfoHashArgument { lookup.infoHash }
 
     func run() async throws {
-        let session = try await DHTSession.start(node, port: dhtPort)
-        let found = try await withTimeout(timeout, session: session) {
+        let session = try await DHTSession.start(node, port: lookup.dhtPort)
+        let found = try await withTimeout(lookup.timeout, session: session) {
             // The lookup starts from the bootstrap nodes when the table is empty: no need to join first.
             await session.runtime.getPeers(infoHash.id) { peers in
                 for peer in peers { Terminal.line(peer.description) }
@@ -283,8 +295,7 @@ struct DHTAnnounceCommand: AsyncParsableCommand {
         abstract: "Announce a peer for a torrent to the nodes closest to its info-hash.",
         discussion: "Exits 0 when at least one node stored the announce.")
 
-    @Argument(help: "The info-hash (40 hex digits, 32 base32 letters, or a magnet link).")
-    var infoHash: InfoHashArgument
+    @OptionGroup var lookup: DHTLookupOptions
 
     @Option(help: "The peer's TCP port to announce.")
     var port: Int?
@@ -294,11 +305,7 @@ struct DHTAnnounceCommand: AsyncParsableCommand {
 
     @OptionGroup var node: DHTNodeOptions
 
-    @Option(help: "The node's UDP port (0: any free port).")
-    var dhtPort: Int = 0
-
-    @Option(help: "Give up after this many seconds.")
-    var timeout: Double = 60
+    var infoHash: InfoHashArgument { lookup.infoHash }
 
     func validate() throws {
         guard impliedPort || port != nil else { throw ValidationError("--port is required (or --implied-port)") }
@@ -306,8 +313,8 @@ struct DHTAnnounceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = try await DHTSession.start(node, port: dhtPort)
-        let results = try await withTimeout(timeout, session: session) {
+        let session = try await DHTSession.start(node, port: lookup.dhtPort)
+        let results = try await withTimeout(lookup.timeout, session: session) {
             await session.runtime.announce(infoHash.id, port: UInt16(port ?? 0), impliedPort: impliedPort)
         }
         await session.stop()

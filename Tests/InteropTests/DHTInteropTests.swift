@@ -71,6 +71,14 @@ struct DHTInteropTests {
         Interop.packageRoot.appendingPathComponent("Tests/InteropTests/Scripts/lt_dht.py").path
     }
 
+    /// `lt_dht.py ARGUMENTS` under Debian's Python, for at most `seconds` (plus a margin).
+    static func libtorrent(_ name: String, _ arguments: [String], directory: URL, seconds: Int) throws -> BackgroundProcess {
+        try BackgroundProcess(
+            name: name, executable: try Interop.require(.libtorrent),
+            arguments: [libtorrentScript] + arguments + ["--max-seconds", "\(seconds)"], logDirectory: directory,
+            lifetime: .seconds(Int64(seconds) + 30))
+    }
+
     static func runShoal(_ arguments: [String]) async throws -> ProcessOutcome {
         try await ExternalProcess.run(try Interop.shoalBinary(), arguments, timeout: .seconds(60))
     }
@@ -106,17 +114,14 @@ struct DHTInteropTests {
     /// (Shoal and libtorrent) DHT.
     @Test(.enabled(if: Interop.shouldRun(tool: .libtorrent)))
     func libtorrentFindsAPeerShoalAnnounced() async throws {
-        let python = try Interop.require(.libtorrent)
         try await Interop.withTemporaryDirectory { directory in
             let dht = try await LoopbackDHT(count: 4, logDirectory: directory)
             defer { dht.stop() }
             let ports = try LoopbackPorts.free(2)
             // A libtorrent node that only takes part, so that the DHT is mixed.
-            let member = try BackgroundProcess(
-                name: "libtorrent-member", executable: python,
-                arguments: [Self.libtorrentScript, "--node", "--port", "\(ports[0])", "--bootstrap", dht.bootstrap(0),
-                            "--max-seconds", "120"],
-                logDirectory: directory, lifetime: .seconds(150))
+            let member = try Self.libtorrent(
+                "libtorrent-member", ["--node", "--port", "\(ports[0])", "--bootstrap", dht.bootstrap(0)],
+                directory: directory, seconds: 120)
             defer { member.stop() }
             // libtorrent keeps the node it bootstrapped from (a "router" to it) out of its table: 3 of the 4.
             try await LoopbackDHT.waitForLine(in: member, timeout: .seconds(40)) { line in
@@ -131,11 +136,10 @@ struct DHTInteropTests {
             ])
             #expect(announce.succeeded, "\(announce.summary)")
 
-            let searcher = try BackgroundProcess(
-                name: "libtorrent-searcher", executable: python,
-                arguments: [Self.libtorrentScript, "--get-peers", infoHash, "--expect", "127.0.0.1:40123", "--port",
-                            "\(ports[1])", "--bootstrap", dht.bootstrap(1), "--max-seconds", "45"],
-                logDirectory: directory, lifetime: .seconds(60))
+            let searcher = try Self.libtorrent(
+                "libtorrent-searcher",
+                ["--get-peers", infoHash, "--expect", "127.0.0.1:40123", "--port", "\(ports[1])", "--bootstrap",
+                 dht.bootstrap(1)], directory: directory, seconds: 45)
             defer { searcher.stop() }
             _ = await searcher.waitForExit(timeout: .seconds(55))
             #expect(searcher.exitStatus == 0, "\(BackgroundProcess.tail(searcher.standardOutput))")
@@ -147,17 +151,14 @@ struct DHTInteropTests {
     /// its torrent to the DHT (force_dht_announce).
     @Test(.enabled(if: Interop.shouldRun(tool: .libtorrent)))
     func shoalFindsAPeerLibtorrentAnnounced() async throws {
-        let python = try Interop.require(.libtorrent)
         try await Interop.withTemporaryDirectory { directory in
             let dht = try await LoopbackDHT(count: 4, logDirectory: directory)
             defer { dht.stop() }
             let port = try LoopbackPorts.free()
             let infoHash = "00112233445566778899aabbccddeeff00112233"
-            let announcer = try BackgroundProcess(
-                name: "libtorrent-announcer", executable: python,
-                arguments: [Self.libtorrentScript, "--announce", infoHash, "--port", "\(port)", "--bootstrap",
-                            dht.bootstrap(0), "--max-seconds", "120"],
-                logDirectory: directory, lifetime: .seconds(150))
+            let announcer = try Self.libtorrent(
+                "libtorrent-announcer", ["--announce", infoHash, "--port", "\(port)", "--bootstrap", dht.bootstrap(0)],
+                directory: directory, seconds: 120)
             defer { announcer.stop() }
             // libtorrent says it announced (a DHT reply for the torrent).
             try await LoopbackDHT.waitForLine(in: announcer, containing: "\"event\": \"announced\"", timeout: .seconds(60))

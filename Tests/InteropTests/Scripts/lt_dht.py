@@ -27,13 +27,8 @@ import time
 
 import libtorrent as lt
 
-
-def parse_address(text):
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected HOST:PORT, got %r" % text)
-    return host, int(port)
+# The helpers of the peer script beside this one (its directory is on sys.path when run as a script).
+from lt_peer import emit, parse_address
 
 
 def arguments():
@@ -48,11 +43,6 @@ def arguments():
     p.add_argument("--max-seconds", type=float, default=60.0)
     p.add_argument("--interval", type=float, default=1.0, help="seconds between status lines and lookups")
     return p.parse_args()
-
-
-def emit(obj):
-    sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
-    sys.stdout.flush()
 
 
 def main():
