@@ -1,13 +1,5 @@
 import ShoalCore
 
-/// Identifies a lookup started on a ``DHTNode``.
-public struct LookupID: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public var description: String { "lookup \(rawValue)" }
-    public static func < (lhs: LookupID, rhs: LookupID) -> Bool { lhs.rawValue < rhs.rawValue }
-}
-
 /// One iterative Kademlia lookup (BEP 5, "Overview"; Maymounkov and Mazières, section 2.3): query the α closest
 /// known nodes to the target in parallel, learn closer ones from their answers, and stop when the k closest
 /// nodes seen have all answered. Pure state: the ``DHTNode`` sends the queries it picks and reports back.
@@ -354,24 +346,4 @@ public struct Lookup: Sendable {
         }
         candidates.insert(candidate, at: low)
     }
-}
-
-/// What a finished lookup found.
-public struct LookupResult: Hashable, Sendable {
-    public var id: LookupID
-    public var kind: Lookup.Kind
-    public var target: NodeID
-    public var family: NodeAddress.Family
-    /// The k closest nodes that answered, closest first.
-    public var closest: [NodeInfo]
-    /// Peers found (get_peers), in the order they came.
-    public var peers: [PeerAddress]
-    public var queries: Int
-    public var responses: Int
-    public var timeouts: Int
-    /// Round trips on the path to the closest node that answered (1: it was in our table).
-    public var hops: Int
-    /// Nodes that acknowledged our announce_peer.
-    public var announced: Int
-    public var duration: Interval
 }
