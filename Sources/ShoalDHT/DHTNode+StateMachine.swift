@@ -115,6 +115,7 @@ extension DHTNode {
             nextMaintenance = now + configuration.maintenanceInterval
             maintain(now: now, into: &actions)
         }
+        if now >= nextFill { fillBuckets(now: now, into: &actions) }
         for lookupID in lookups.keys.sorted() { advance(lookupID, now: now, into: &actions) }
         finishEvent(now: now, into: &actions)
         return actions
@@ -227,7 +228,14 @@ extension DHTNode {
         case .ping:
             break
         case .fill:
-            learnNamedNodes(response.nodes(of: source.family), limit: configuration.routing.bucketSize, now: now, into: &actions)
+            let pinged = learnNamedNodes(
+                response.nodes(of: source.family), limit: configuration.routing.bucketSize, now: now, into: &actions)
+            if pinged > 0 {
+                fillInterval = configuration.bucketFillInterval
+                nextFill = min(nextFill, now + fillInterval)
+            } else {
+                fillInterval = min(configuration.maxBucketFillInterval, fillInterval * 2)
+            }
         case .lookup(let lookupID):
             guard var lookup = lookups[lookupID] else { break }
             let family = lookup.family
@@ -386,13 +394,15 @@ extension DHTNode {
 
     /// Nodes named in an answer whose bucket has a free place are pinged (a few per answer, while the node has
     /// few queries pending), so that tables fill with nodes heard of, once they prove they answer.
-    private mutating func learnNamedNodes(_ nodes: [NodeInfo], limit: Int, now: Instant, into actions: inout [DHTAction]) {
-        guard transactions.count < configuration.maxPendingQueries / 2 else { return }
+    @discardableResult
+    private mutating func learnNamedNodes(_ nodes: [NodeInfo], limit: Int, now: Instant, into actions: inout [DHTAction]) -> Int {
+        guard transactions.count < configuration.maxPendingQueries / 2 else { return 0 }
         var pinged = 0
         for node in nodes where pinged < limit && table(node.address.family).hasRoom(for: node.id) && admissible(node) {
             sendPing(to: node.address, expectedID: node.id, now: now, into: &actions)
             pinged += 1
         }
+        return pinged
     }
 
     /// Nodes of the other family in an answer (we asked for them while that table was nearly empty) are
@@ -428,17 +438,27 @@ extension DHTNode {
                 : table6.bucketsToRefresh(now: now, using: &generator)
             random = generator
             for target in targets { startLookup(.findNode, target: target, family: family, now: now, into: &actions) }
-            // One bucket that is not full: ask the node we know nearest to a random id in it (as jch's dht does
-            // in its bucket maintenance); the nodes it names are pinged and enter if they answer.
-            generator = random
-            let fill = table(family).fillTarget(using: &generator)
-            random = generator
-            if let fill, let nearest = table(family).closest(to: fill, count: 1).first {
-                sendQuery(
-                    .findNode(target: fill, want: []), to: nearest.address, expectedID: nearest.id, purpose: .fill,
-                    now: now, into: &actions)
-            }
         }
+    }
+
+    /// Fills the farthest bucket that is not full: asks the node we know nearest to a random id in it (as jch's
+    /// dht does in its bucket maintenance); the nodes it names that find room are pinged and enter if they
+    /// answer. Every `bucketFillInterval` (5 s) while that brings nodes, backing off to `maxBucketFillInterval`
+    /// (a minute) while it does not (a node's deepest buckets can never fill; a young DHT grows).
+    private mutating func fillBuckets(now: Instant, into actions: inout [DHTAction]) {
+        var sent = false
+        for family in configuration.families {
+            var generator = random
+            let target = table(family).fillTarget(using: &generator)
+            random = generator
+            guard let target, let nearest = table(family).closest(to: target, count: 1).first else { continue }
+            sendQuery(
+                .findNode(target: target, want: []), to: nearest.address, expectedID: nearest.id, purpose: .fill,
+                now: now, into: &actions)
+            sent = true
+        }
+        if !sent { fillInterval = configuration.maxBucketFillInterval }
+        nextFill = now + fillInterval
     }
 
     private mutating func voteExternalAddress(

@@ -42,6 +42,10 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
         public var rateLimitedHosts: Int
         /// How often the node refreshes buckets, rotates tokens and expires peers.
         public var maintenanceInterval: Interval
+        /// How often a bucket that is not full is filled while that brings nodes; while it does not, the pause
+        /// doubles up to `maxBucketFillInterval`.
+        public var bucketFillInterval: Interval
+        public var maxBucketFillInterval: Interval
         /// BEP 42: when the external address is known (from `ip` fields), take an id that conforms to it.
         public var secureNodeID: Bool
         /// BEP 42: leave nodes whose id does not conform to their address out of the routing table.
@@ -60,6 +64,7 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
             queryTimeout: Interval = .seconds(5), maxPendingQueries: Int = 256, maxLookups: Int = 32,
             tokenRotation: Interval = .seconds(300), queriesPerSecondPerHost: Double = 20, perHostBurst: Double = 50,
             queriesPerSecond: Double = 2000, rateLimitedHosts: Int = 4096, maintenanceInterval: Interval = .seconds(30),
+            bucketFillInterval: Interval = .seconds(5), maxBucketFillInterval: Interval = .seconds(60),
             secureNodeID: Bool = true, enforceSecureIDs: Bool = false, externalAddressVotes: Int = 3,
             maxValuesPerReply: Int = 50
         ) {
@@ -79,6 +84,8 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
             self.queriesPerSecond = queriesPerSecond
             self.rateLimitedHosts = rateLimitedHosts
             self.maintenanceInterval = maintenanceInterval
+            self.bucketFillInterval = bucketFillInterval
+            self.maxBucketFillInterval = maxBucketFillInterval
             self.secureNodeID = secureNodeID
             self.enforceSecureIDs = enforceSecureIDs
             self.externalAddressVotes = externalAddressVotes
@@ -142,6 +149,9 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
     var limiter: QueryRateLimiter
     var votes: ExternalAddressVotes
     var nextMaintenance: Instant
+    /// When the next bucket fill is due, and the pause after it (5 s while fills bring nodes, up to 15 min).
+    var nextFill: Instant
+    var fillInterval: Interval
     /// The wake-up last asked of the runtime (nil: none pending).
     var scheduled: Instant?
     /// Where the node joins from when its table is empty: bootstrap routers, saved nodes.
@@ -177,6 +187,8 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
             now: now)
         self.votes = ExternalAddressVotes(required: configuration.externalAddressVotes)
         self.nextMaintenance = now + configuration.maintenanceInterval
+        self.fillInterval = configuration.bucketFillInterval
+        self.nextFill = now + configuration.bucketFillInterval
         self.random = random
     }
 
@@ -210,7 +222,7 @@ public struct DHTNode<Random: RandomNumberGenerator & Sendable>: Sendable {
 
     /// The next instant the node needs a tick.
     public var nextDeadline: Instant {
-        var next = nextMaintenance
+        var next = min(nextMaintenance, nextFill)
         if let first = hardDeadlines.first, first.time < next { next = first.time }
         if let first = softDeadlines.min, first.time < next { next = first.time }
         return next

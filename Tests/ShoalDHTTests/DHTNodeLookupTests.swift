@@ -103,14 +103,14 @@ struct DHTNodeLookupTests {
         #expect(node.table(.ipv6).contains(v6.id))
     }
 
-    /// Every maintenance, a bucket that is not full is filled: a find_node into it to the nearest known node,
+    /// Every 5 s at first, a bucket that is not full is filled: a find_node into it to the nearest known node,
     /// and its answer's nodes are pinged (BEP 5 refreshes; jch's dht bucket maintenance).
     @Test func bucketsThatAreNotFullAreFilled() throws {
         var node = H.node { $0.routing.refreshInterval = .seconds(100_000) }
         var random = SplitMix64(seed: 53)
         let known = H.randomNodes(3, random: &random)
         H.populate(&node, with: known)
-        let actions = node.tick(now: .seconds(30))
+        let actions = node.tick(now: .seconds(5))
         let fill = try #require(H.queries(actions).first)
         guard case .findNode(let target, _) = fill.query.method else {
             Issue.record("not find_node: \(fill.query.method)")
@@ -119,7 +119,7 @@ struct DHTNodeLookupTests {
         #expect(fill.to == node.table(.ipv4).closest(to: target, count: 1).first?.address)
         let named = (0..<8).map { NodeInfo(id: target.randomSharingPrefix(20, using: &random), address: H.address(200 + $0)) }
         let responder = known.first { $0.address == fill.to }!
-        let more = node.received(H.answer(fill.message, with: KRPCResponse(id: responder.id, nodes: named)), from: fill.to, now: .seconds(30))
+        let more = node.received(H.answer(fill.message, with: KRPCResponse(id: responder.id, nodes: named)), from: fill.to, now: .seconds(5))
         let pings = H.queries(more).filter { $0.query.method == .ping }
         #expect(!pings.isEmpty)
         #expect(pings.allSatisfy { ping in named.contains { $0.address == ping.to } })

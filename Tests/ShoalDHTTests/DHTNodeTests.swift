@@ -252,7 +252,7 @@ struct DHTNodeMaintenanceTests {
     typealias H = DHTNodeHarness
 
     @Test func silentNodesArePingedTwiceThenReplaced() throws {
-        var node = H.node()
+        var node = H.node { $0.bucketFillInterval = .seconds(1000) }
         var random = SplitMix64(seed: 30)
         let known = H.randomNodes(1, random: &random)
         H.populate(&node, with: known)
