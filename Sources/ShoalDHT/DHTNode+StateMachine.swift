@@ -396,13 +396,12 @@ extension DHTNode {
     /// few queries pending), so that tables fill with nodes heard of, once they prove they answer.
     @discardableResult
     private mutating func learnNamedNodes(_ nodes: [NodeInfo], limit: Int, now: Instant, into actions: inout [DHTAction]) -> Int {
-        guard transactions.count < configuration.maxPendingQueries / 2 else { return 0 }
-        var pinged = 0
-        for node in nodes where pinged < limit && table(node.address.family).hasRoom(for: node.id) && admissible(node) {
-            sendPing(to: node.address, expectedID: node.id, now: now, into: &actions)
-            pinged += 1
+        guard transactions.count < configuration.maxPendingQueries / 2, let family = nodes.first?.address.family else {
+            return 0
         }
-        return pinged
+        let worth = table(family).nodesWorthLearning(nodes.filter { $0.address.family == family && admissible($0) }, limit: limit)
+        for node in worth { sendPing(to: node.address, expectedID: node.id, now: now, into: &actions) }
+        return worth.count
     }
 
     /// Nodes of the other family in an answer (we asked for them while that table was nearly empty) are

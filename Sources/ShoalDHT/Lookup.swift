@@ -153,8 +153,13 @@ public struct Lookup: Sendable {
             }
             if considered >= configuration.closestCount { break }
         }
+        // The last round: once the closest node known has answered (it named its own neighbours, the nodes we
+        // look for), or α answers in a row brought nothing closer (Kademlia), the rest of the k closest are
+        // asked at once.
+        let closestAnswered = candidates.first { $0.state != .failed && $0.state != .slow }?.state == .responded
         let parallelism =
-            unproductiveAnswers >= configuration.parallelism ? configuration.closestCount : configuration.parallelism
+            closestAnswered || unproductiveAnswers >= configuration.parallelism
+            ? configuration.closestCount : configuration.parallelism
         var room = Swift.min(parallelism - inFlight, budget, configuration.maxQueries - queries)
         var chosen: [(id: NodeID?, address: NodeAddress)] = []
         for index in picks where room > 0 {

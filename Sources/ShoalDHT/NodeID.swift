@@ -77,6 +77,17 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
         return (self & mask) | (other & ~mask)
     }
 
+    /// This id with the `count` bits from bit `start` (0: most significant) replaced by the low bits of `value`.
+    func replacingBits(from start: Int, count: Int, with value: Int) -> NodeID {
+        var result = self
+        for offset in 0..<count where start + offset < NodeID.bitCount {
+            let bit = start + offset
+            let one = (value >> (count - 1 - offset)) & 1 == 1
+            if one != result.bit(bit) { result = result ^ NodeID.zero.settingBit(bit) }
+        }
+        return result
+    }
+
     /// The 20 bytes, big-endian.
     public var bytes: [UInt8] {
         var result = [UInt8]()
