@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "ShoalSim", targets: ["ShoalSim"]),
         .library(name: "ShoalLab", targets: ["ShoalLab"]),
         .library(name: "ShoalProcess", targets: ["ShoalProcess"]),
+        .library(name: "ShoalTracker", targets: ["ShoalTracker"]),
+        .library(name: "ShoalTrackerNIO", targets: ["ShoalTrackerNIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
@@ -29,6 +31,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        // The tracker's HTTP server and client (issue 5). Hummingbird's default traits would build
+        // swift-configuration and full Foundation, which the tracker does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(
@@ -103,6 +112,25 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ShoalTracker",
+            dependencies: ["ShoalBencode", "ShoalCore"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ShoalTrackerNIO",
+            dependencies: [
+                "ShoalCore", "ShoalStorage", "ShoalTracker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ShoalProcess",
             swiftSettings: strictSettings
         ),
@@ -114,7 +142,7 @@ let package = Package(
         .target(
             name: "ShoalFuzzChecks",
             dependencies: [
-                "ShoalBencode", "ShoalCore", "ShoalWire", "ShoalDHT",
+                "ShoalBencode", "ShoalCore", "ShoalWire", "ShoalDHT", "ShoalTracker",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -124,6 +152,19 @@ let package = Package(
         .executableTarget(name: "fuzz-magnet", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/magnet", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-wire", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/wire", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-krpc", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/krpc", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-tracker-http", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-http", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-tracker-udp", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-udp", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-tracker-state", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-state", swiftSettings: strictSettings),
+        // The tracker benchmark's load generator (bench/tracker).
+        .executableTarget(
+            name: "tracker-load",
+            dependencies: [
+                "ShoalCore", "ShoalTracker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "shoal",
             dependencies: [
@@ -135,7 +176,10 @@ let package = Package(
                 "ShoalNIO",
                 "ShoalSim",
                 "ShoalLab",
+                "ShoalTracker",
+                "ShoalTrackerNIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -209,6 +253,21 @@ let package = Package(
         .testTarget(
             name: "ShoalLabTests",
             dependencies: ["ShoalLab", "ShoalSim", "ShoalCore", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalTrackerTests",
+            dependencies: ["ShoalTracker", "ShoalBencode", "ShoalCore", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShoalTrackerNIOTests",
+            dependencies: [
+                "ShoalTrackerNIO", "ShoalTracker", "ShoalCore", "ShoalTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -58,6 +58,12 @@ public enum FuzzChecks {
     public static func krpc(_ bytes: [UInt8]) {
         krpcMessages(bytes)
     }
+    /// HTTP tracker answers, queries and URLs: see ``trackerHTTPCheck``.
+    public static func trackerHTTP(_ bytes: [UInt8]) { trackerHTTPCheck(bytes) }
+    /// BEP 15 packets and the UDP server: see ``trackerUDPCheck``.
+    public static func trackerUDP(_ bytes: [UInt8]) { trackerUDPCheck(bytes) }
+    /// Tracker state files: see ``trackerStateCheck``.
+    public static func trackerState(_ bytes: [UInt8]) { trackerStateCheck(bytes) }
 
     /// The check for a target name, as used by `scripts/fuzz` and the corpus tests.
     public static func check(named name: String) -> (([UInt8]) -> Void)? {
@@ -67,6 +73,9 @@ public enum FuzzChecks {
         case "magnet": magnet
         case "wire": wire
         case "krpc": krpc
+        case "tracker-http": trackerHTTP
+        case "tracker-udp": trackerUDP
+        case "tracker-state": trackerState
         default: nil
         }
     }

@@ -70,8 +70,7 @@ extension DistributionReport {
             title: "Minimum distribution time for N peers: client-server vs. P2P",
             subtitle: parameterLine,
             xLabel: "N, number of peers downloading" + (xScale == .logarithmic ? " (logarithmic)" : ""),
-            yLabel: "minimum distribution time ("
-                + (timeUnitName == "s" ? "s" : "F/u = \(ReportFormatting.duration(timeUnit))") + ")",
+            yLabel: "minimum distribution time (" + (timeUnitName == "s" ? "s" : "F/u " + Self.equals(timeUnit)) + ")",
             xScale: xScale, yScale: yScale ?? xScale, curves: curves, series: series,
             notes: notes, xCovering: xCovering)
     }
@@ -91,5 +90,11 @@ extension DistributionReport {
             }
         }
         return sizes.sorted()
+    }
+
+    /// `= 1 h`, or `≈ 1 h` when the duration is rounded (never `= ≈ 1 h`).
+    static func equals(_ seconds: Double) -> String {
+        let text = ReportFormatting.duration(seconds)
+        return text.hasPrefix("≈") ? "≈ " + text.dropFirst() : "= " + text
     }
 }

@@ -24,21 +24,23 @@ enum DiskJob: Sendable {
     }
 
     /// Runs a batch in order on the calling thread (a thread-pool thread, never the event loop), up to the
-    /// first job that fails. Consecutive reads of one piece become one read into one buffer, which each
-    /// block then slices without copying.
-    static func run(_ batch: [DiskJob], hasher: IncrementalPieceHasher) -> Outcome {
+    /// first job that fails. Consecutive reads of one piece become one read into one buffer (from
+    /// `readBuffers`), which each block then slices without copying.
+    static func run(_ batch: [DiskJob], hasher: IncrementalPieceHasher, readBuffers: ReadBufferPool) -> Outcome {
         var outcome = Outcome()
         outcome.results.reserveCapacity(batch.count)
         do throws(StorageError) {
-            try run(batch, hasher: hasher, into: &outcome.results)
+            try run(batch, hasher: hasher, readBuffers: readBuffers, into: &outcome.results)
         } catch {
             outcome.failure = error
         }
         return outcome
     }
 
-    private static func run(_ batch: [DiskJob], hasher: IncrementalPieceHasher, into results: inout [DiskResult])
-        throws(StorageError)
+    private static func run(
+        _ batch: [DiskJob], hasher: IncrementalPieceHasher, readBuffers: ReadBufferPool,
+        into results: inout [DiskResult]
+    ) throws(StorageError)
     {
         var index = batch.startIndex
         while index < batch.endIndex {
@@ -71,10 +73,8 @@ enum DiskJob: Sendable {
                     next += 1
                 }
                 let length = end - first.offset
-                var buffer = ByteBufferAllocator().buffer(capacity: length)
-                try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { (bytes) throws(StorageError) in
+                var buffer = try readBuffers.buffer(length: length) { (bytes) throws(StorageError) in
                     try hasher.storage.read(piece: first.piece, offset: first.offset, length: length, into: bytes)
-                    return length
                 }
                 for (key, block) in run {
                     results.append(.read(key, block, buffer.readSlice(length: block.length)!))

@@ -35,6 +35,15 @@ final class PeerChannelHandler: ChannelInboundHandler {
         context?.flush()
     }
 
+    /// Runs `body` on the event loop once everything written before now has gone to the socket (an empty write
+    /// whose promise completes in order after them), or the connection failed.
+    func whenWritten(_ body: @escaping @Sendable () -> Void) {
+        guard let context else { return }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in body() }
+        context.write(NIOAny(ByteBuffer()), promise: promise)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         runtime.received(&bytes, from: key)

@@ -20,6 +20,7 @@ public final class PeerListener: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.recvAllocator, value: TorrentRuntime.receiveAllocator)
+            .childChannelOption(.maxMessagesPerRead, value: TorrentRuntime.receiveBuffersPooled)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     runtime.accepted(channel)

@@ -53,6 +53,8 @@ public final class TorrentRuntime: Sendable {
     private let threadPool: NIOThreadPool
     private let storage: PieceStorage
     private let hasher: IncrementalPieceHasher
+    /// Buffers of the reads lane (which runs one batch at a time, so one batch uses the pool at a time).
+    private let readBuffers = ReadBufferPool()
     private let state: NIOLoopBoundBox<State>
     private let report: @Sendable (Report) -> Void
 
@@ -72,6 +74,12 @@ public final class TorrentRuntime: Sendable {
     /// through the state machine, and fewer messages cut in two by the end of a read (only those are copied).
     static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16384, maximum: 1 << 20)
 
+    /// Reads per readable event, which is also how many read buffers a channel keeps for reuse (NIO pools
+    /// `maxMessagesPerRead` of them, 4 by default). Received blocks hold their read buffer until they are
+    /// written and hashed, up to ``unwrittenHighWater`` of them: with 4 pooled buffers nearly every read
+    /// allocated, faulted in and zeroed a fresh megabyte.
+    static let receiveBuffersPooled: UInt = 16
+
     /// The monotonic clock as the cores count time.
     static func now() -> Instant {
         Instant(nanoseconds: Int64(clamping: NIODeadline.now().uptimeNanoseconds))
@@ -88,6 +96,13 @@ public final class TorrentRuntime: Sendable {
             }
             self.state.value.tick = tick
             self.apply { $0.addPeers(peers, source: .manual, now: Self.now()) }
+        }
+    }
+
+    /// Peers learnt after the start (from a tracker, the DHT): the state machine dials them as it has room.
+    public func addPeers(_ peers: [PeerAddress], source: ConnectionPlanner.Source) {
+        eventLoop.execute {
+            self.apply { $0.addPeers(peers, source: source, now: Self.now()) }
         }
     }
 
@@ -116,13 +131,6 @@ public final class TorrentRuntime: Sendable {
     public func setRateLimits(upload: Int64?, download: Int64?) {
         eventLoop.execute {
             self.apply { $0.setRateLimits(upload: upload, download: download, now: Self.now()) }
-        }
-    }
-
-    /// Peers learned while running (from the DHT, a tracker, ...), to dial as the connection planner sees fit.
-    public func addPeers(_ peers: [PeerAddress], source: ConnectionPlanner.Source) {
-        eventLoop.execute {
-            self.apply { $0.addPeers(peers, source: source, now: Self.now()) }
         }
     }
 
@@ -185,6 +193,9 @@ public final class TorrentRuntime: Sendable {
                 state.value.unwrittenBytes += 2 * data.readableBytes
             case .read(let key, let block):
                 reads.append(.read(key, block))
+            case .notifySent(let key, let block):
+                guard let handler = state.value.channels[key]?.handler else { continue }
+                handler.whenWritten { self.apply { $0.blockSent(block, to: key, now: Self.now()) } }
             case .hash(let piece):
                 hashes.append(.hash(piece))
             case .verified(let piece):
@@ -246,7 +257,10 @@ public final class TorrentRuntime: Sendable {
         }
         guard !batch.isEmpty else { return }
         let hasher = self.hasher
-        let future = threadPool.runIfActive(eventLoop: eventLoop) { DiskJob.run(batch, hasher: hasher) }
+        let readBuffers = self.readBuffers
+        let future = threadPool.runIfActive(eventLoop: eventLoop) {
+            DiskJob.run(batch, hasher: hasher, readBuffers: readBuffers)
+        }
         future.whenComplete { result in
             switch result {
             case .success(let outcome):
@@ -317,6 +331,7 @@ public final class TorrentRuntime: Sendable {
             .connectTimeout(.seconds(10))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: Self.receiveAllocator)
+            .channelOption(.maxMessagesPerRead, value: Self.receiveBuffersPooled)
         let future: EventLoopFuture<any Channel>
         do {
             future = bootstrap.connect(to: try address.socketAddress)

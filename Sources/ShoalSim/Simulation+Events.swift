@@ -20,24 +20,38 @@ extension Simulation {
         case .uplinkDone(let node, let version):
             guard nodes[node].uplinkVersion == version else { return }
             uplinkDone(node)
-        case .deliver(let connection, let side, var bytes):
-            guard let end = connections[connection]?.ends[side], end.open, let key = end.key else { return }
-            nodes[end.node].report.bytesReceived += Int64(bytes.readableBytes)
-            let actions = nodes[end.node].machine.received(&bytes, from: key, now: now)
-            execute(actions, on: end.node)
+        case .deliver(let connection, let side, let chunk):
+            guard connections[connection]?[side].open == true, let key = connections[connection]![side].key else {
+                return
+            }
+            let node = connections[connection]![side].node
+            nodes[node].report.bytesReceived += Int64(chunk.readableBytes)
+            var actions: [TorrentAction] = []
+            var bytes = chunk.first
+            nodes[node].machine.received(&bytes, from: key, now: now, into: &actions)
+            for var part in chunk.rest {
+                nodes[node].machine.received(&part, from: key, now: now, into: &actions)
+            }
+            execute(actions, on: node)
+        case .sent(let node, let key, let block):
+            guard nodes[node].online else { return }
+            execute(nodes[node].machine.blockSent(block, to: key, now: now), on: node)
         case .arrive(let connection):
             arrive(connection)
         case .established(let connection):
-            guard let end = connections[connection]?.ends[0], end.open, let key = end.key, nodes[end.node].online else {
+            guard connections[connection]?.dialler.open == true, let key = connections[connection]!.dialler.key else {
                 return
             }
-            let actions = nodes[end.node].machine.connectionEstablished(key, now: now)
-            execute(actions, on: end.node)
-            wake(end.node)
+            let node = connections[connection]!.dialler.node
+            guard nodes[node].online else { return }
+            let actions = nodes[node].machine.connectionEstablished(key, now: now)
+            execute(actions, on: node)
+            wake(node)
         case .refused(let node, let key):
             guard nodes[node].online else { return }
-            nodes[node].connections[key] = nil
+            nodes[node].setEnd(nil, of: key)
             execute(nodes[node].machine.connectionFailed(key, now: now), on: node)
+            wake(node)
         case .closed(let connection, let side):
             peerClosed(connection, side: side)
         case .disk(let node, let results):
@@ -75,13 +89,8 @@ extension Simulation {
         nodes[node].online = false
         nodes[node].report.leftAt = now
         directory.remove(node)
-        for (_, connection) in nodes[node].connections.sorted(by: { $0.key < $1.key }) {
-            guard let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.open }) else {
-                continue
-            }
-            closeEnd(connection, side: side)
-        }
-        nodes[node].connections = [:]
+        for end in nodes[node].ends.compactMap({ $0 }) { closeEnd(end.connection, side: end.side) }
+        nodes[node].ends = []
         nodes[node].flows = []
         nodes[node].uplinkVersion += 1
         nodes[node].nextTick = nil
@@ -108,31 +117,31 @@ extension Simulation {
 
     // MARK: - Time
 
-    /// Ticks a node with connections every `tickInterval`; one with none sleeps until a dial is due.
+    /// Ticks a node when its engine next has something to do (``TorrentStateMachine/nextTickDeadline(now:)``:
+    /// a wire timer, the rechoke, a dial), but not sooner than `tickInterval` after now; a node with nothing
+    /// due sleeps until an event wakes it.
     func scheduleTick(_ node: Int) {
-        guard nodes[node].online, nodes[node].nextTick == nil else { return }
-        let next: Instant
-        if nodes[node].machine.connectedPeers == 0 && nodes[node].machine.pendingDials == 0 {
-            guard let due = nodes[node].machine.nextDialTime else { return }
-            next = max(now + configuration.tickInterval, due)
-        } else {
-            next = now + configuration.tickInterval
-        }
+        guard nodes[node].online, nodes[node].nextTick == nil, let next = tickTime(node) else { return }
         nodes[node].nextTick = next
         queue.schedule(.tick(node: node), at: next)
     }
 
-    /// Something happened to a node that may have ended its sleep.
+    /// Something happened to a node that may bring its next tick forward (peers learnt, a connection opened
+    /// or closed).
     func wake(_ node: Int) {
+        guard nodes[node].online else { return }
         guard let tick = nodes[node].nextTick else {
             scheduleTick(node)
             return
         }
-        let soon = now + configuration.tickInterval
-        if tick > soon {
-            nodes[node].nextTick = soon
-            queue.schedule(.tick(node: node), at: soon)
+        if let next = tickTime(node), next < tick {
+            nodes[node].nextTick = next
+            queue.schedule(.tick(node: node), at: next)
         }
+    }
+
+    private func tickTime(_ node: Int) -> Instant? {
+        nodes[node].machine.nextTickDeadline(now: now).map { max(now + configuration.tickInterval, $0) }
     }
 
     // MARK: - Carrying out actions
@@ -140,6 +149,7 @@ extension Simulation {
     func execute(_ actions: [TorrentAction], on node: Int) {
         guard nodes[node].online else { return }
         var disk: [DiskResult] = []
+        var closedAny = false
         for action in actions {
             switch action {
             case .connect(let key, let address):
@@ -147,10 +157,10 @@ extension Simulation {
             case .send(let key, let bytes):
                 send(bytes, from: node, key: key)
             case .close(let key):
-                guard let connection = nodes[node].connections.removeValue(forKey: key),
-                    let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.key == key })
-                else { continue }
-                closeEnd(connection, side: side)
+                guard let end = nodes[node].end(of: key) else { continue }
+                nodes[node].setEnd(nil, of: key)
+                closeEnd(end.connection, side: end.side)
+                closedAny = true
             case .ban(let address):
                 nodes[node].report.bans.append(address)
             case .write(let block, let data):
@@ -158,6 +168,16 @@ extension Simulation {
                 disk.append(.written(block))
             case .read(let key, let block):
                 disk.append(.read(key, block, nodes[node].storage.read(block)))
+            case .notifySent(let key, let block):
+                guard let end = nodes[node].end(of: key), connections[end.connection]?[end.side].open == true else {
+                    continue
+                }
+                let written = connections[end.connection]![end.side].writtenBytes
+                if connections[end.connection]![end.side].leftBytes >= written {
+                    queue.schedule(.sent(node: node, key: key, block), at: now)
+                } else {
+                    connections[end.connection]![end.side].sentMarkers.append((written, block))
+                }
             case .hash(let piece):
                 disk.append(.hashed(piece: piece, nodes[node].storage.hash(piece: piece)))
             case .verified:
@@ -170,5 +190,6 @@ extension Simulation {
             }
         }
         if !disk.isEmpty { queue.schedule(.disk(node: node, disk), at: now + configuration.diskLatency) }
+        if closedAny { wake(node) }
     }
 }

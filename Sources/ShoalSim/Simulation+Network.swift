@@ -25,55 +25,53 @@ extension Simulation {
             queue.schedule(.refused(node: node, key: key), at: now + .seconds(10))
             return
         }
-        let connection = nextConnection
-        nextConnection += 1
+        let connection = connections.count
         let port = nodes[node].nextPort
         nodes[node].nextPort = port == .max ? 49152 : port + 1
         let dialler = PeerAddress(host: nodes[node].address.host, port: port)
-        connections[connection] = Connection(ends: [
-            .init(node: node, key: key, address: dialler), .init(node: target, key: nil, address: address),
-        ])
-        nodes[node].connections[key] = connection
+        connections.append(
+            Connection(
+                dialler: .init(node: node, key: key, address: dialler), listener: .init(node: target, key: nil, address: address)))
+        nodes[node].setEnd(ConnectionEnd(connection: connection, side: 0), of: key)
         queue.schedule(.arrive(connection: connection), at: now + delay(from: node, to: target))
     }
 
     /// The dial reaches the listener. A node that is gone refuses (a reset comes back); otherwise the
     /// kernel answers at once and the engine then accepts or closes.
     func arrive(_ connection: Int) {
-        guard let dialler = connections[connection]?.ends[0], dialler.open, let key = dialler.key else {
+        guard connections[connection]?.dialler.open == true, let key = connections[connection]?.dialler.key else {
             connections[connection] = nil
             return
         }
-        let target = connections[connection]!.ends[1].node
-        let back = now + delay(from: target, to: dialler.node)
+        let dialler = connections[connection]!.dialler.node
+        let target = connections[connection]!.listener.node
+        let back = now + delay(from: target, to: dialler)
         guard nodes[target].online else {
             connections[connection] = nil
-            queue.schedule(.refused(node: dialler.node, key: key), at: back)
+            queue.schedule(.refused(node: dialler, key: key), at: back)
             return
         }
         queue.schedule(.established(connection: connection), at: back)
-        guard let accepted = nodes[target].machine.accepted(from: dialler.address, now: now) else {
-            connections[connection]!.ends[1].open = false
+        guard let accepted = nodes[target].machine.accepted(from: connections[connection]!.dialler.address, now: now)
+        else {
+            connections[connection]!.listener.open = false
             queue.schedule(.closed(connection: connection, side: 0), at: back)
             return
         }
-        connections[connection]!.ends[1].key = accepted
-        nodes[target].connections[accepted] = connection
+        connections[connection]!.listener.key = accepted
+        nodes[target].setEnd(ConnectionEnd(connection: connection, side: 1), of: accepted)
         wake(target)
     }
 
     /// This end closes: what it had not sent is dropped (as NIO's close drops pending writes), and the
     /// other end learns of it one way later, after the chunks already under way.
     func closeEnd(_ connection: Int, side: Int) {
-        guard var state = connections[connection], state.ends[side].open else { return }
-        state.ends[side].open = false
-        state.ends[side].outbound = []
-        dropFlows(of: ConnectionEnd(connection: connection, side: side), on: state.ends[side].node)
-        let other = state.ends[1 - side]
+        guard connections[connection]?[side].open == true else { return }
+        let node = shut(ConnectionEnd(connection: connection, side: side))
+        let other = connections[connection]![1 - side]
         if other.open {
-            let notice = max(now + delay(from: state.ends[side].node, to: other.node), other.lastDelivery)
+            let notice = max(now + delay(from: node, to: other.node), other.lastDelivery)
             queue.schedule(.closed(connection: connection, side: 1 - side), at: notice)
-            connections[connection] = state
         } else {
             connections[connection] = nil
         }
@@ -81,65 +79,69 @@ extension Simulation {
 
     /// The other end closed.
     func peerClosed(_ connection: Int, side: Int) {
-        guard var state = connections[connection], state.ends[side].open else { return }
-        state.ends[side].open = false
-        state.ends[side].outbound = []
-        dropFlows(of: ConnectionEnd(connection: connection, side: side), on: state.ends[side].node)
-        let end = state.ends[side]
-        if !state.ends[1 - side].open { connections[connection] = nil } else { connections[connection] = state }
-        guard nodes[end.node].online, let key = end.key, nodes[end.node].connections.removeValue(forKey: key) != nil
-        else { return }
-        execute(nodes[end.node].machine.connectionClosed(key, now: now), on: end.node)
+        guard connections[connection]?[side].open == true else { return }
+        let node = shut(ConnectionEnd(connection: connection, side: side))
+        let key = connections[connection]![side].key
+        if !connections[connection]![1 - side].open { connections[connection] = nil }
+        guard nodes[node].online, let key, nodes[node].end(of: key) != nil else { return }
+        nodes[node].setEnd(nil, of: key)
+        execute(nodes[node].machine.connectionClosed(key, now: now), on: node)
+        wake(node)
+    }
+
+    /// Marks an end closed and drops what it had not sent; returns its node.
+    private func shut(_ end: ConnectionEnd) -> Int {
+        connections[end.connection]![end.side].open = false
+        connections[end.connection]![end.side].outbound = []
+        connections[end.connection]![end.side].sentMarkers = []
+        let node = connections[end.connection]![end.side].node
+        dropFlows(of: end, on: node)
+        return node
     }
 
     // MARK: - Moving bytes
 
-    /// Bytes the engine wrote to a connection: they wait for the node's upload link.
+    /// Bytes the engine wrote to a connection: they wait for the node's upload link. A control message
+    /// (at most ``Configuration/controlMessageLimit`` bytes: a `have`, a few requests) on a connection with
+    /// nothing waiting goes straight on to the network, taking no share of the link: its bytes are a
+    /// rounding error beside the blocks, and most messages of a large swarm are `have`s, which would
+    /// otherwise cost two events each.
     func send(_ bytes: ByteBuffer, from node: Int, key: PeerKey) {
-        guard let connection = nodes[node].connections[key],
-            let side = connections[connection]?.ends.firstIndex(where: { $0.node == node && $0.key == key }),
-            connections[connection]!.ends[side].open, bytes.readableBytes > 0
+        guard let end = nodes[node].end(of: key), connections[end.connection]?[end.side].open == true,
+            bytes.readableBytes > 0
         else { return }
-        connections[connection]!.ends[side].outbound.append(bytes)
-        guard !connections[connection]!.ends[side].sending else { return }
+        let sending = connections[end.connection]![end.side].sending
+        connections[end.connection]![end.side].writtenBytes += Int64(bytes.readableBytes)
+        if !sending && bytes.readableBytes <= configuration.controlMessageLimit {
+            transmit(Chunk(first: bytes), over: end, from: node)
+            return
+        }
+        connections[end.connection]![end.side].outbound.append(bytes)
+        guard !sending else { return }
         advanceUplink(node)
-        startChunk(ConnectionEnd(connection: connection, side: side), on: node)
+        startChunk(end, on: node)
         scheduleUplink(node)
     }
 
-    /// Puts the end's next chunk (up to `chunkSize` bytes of what it wrote) on the node's upload link.
+    /// Puts the end's next chunk (what it wrote, up to `chunkSize` bytes) on the node's upload link. Only a
+    /// buffer longer than the room left is cut.
     private func startChunk(_ end: ConnectionEnd, on node: Int) {
-        guard var state = connections[end.connection] else { return }
-        var chunk = ByteBuffer()
-        var parts = 0
-        var first = ByteBuffer()
-        while chunk.readableBytes + first.readableBytes < configuration.chunkSize,
-            var next = state.ends[end.side].outbound.popFirst()
-        {
-            let room = configuration.chunkSize - chunk.readableBytes - first.readableBytes
+        guard connections[end.connection] != nil else { return }
+        var chunk: Chunk?
+        var size = 0
+        while size < configuration.chunkSize, var next = connections[end.connection]![end.side].outbound.popFirst() {
+            let room = configuration.chunkSize - size
             if next.readableBytes > room {
                 let head = next.readSlice(length: room)!
-                state.ends[end.side].outbound.prepend(next)
+                connections[end.connection]![end.side].outbound.prepend(next)
                 next = head
             }
-            // One part goes as it is (no copy); a chunk of several is joined into one buffer.
-            if parts == 0 {
-                first = next
-            } else {
-                if parts == 1 {
-                    chunk.reserveCapacity(configuration.chunkSize)
-                    chunk.writeImmutableBuffer(first)
-                    first = ByteBuffer()
-                }
-                chunk.writeImmutableBuffer(next)
-            }
-            parts += 1
+            size += next.readableBytes
+            if chunk == nil { chunk = Chunk(first: next) } else { chunk!.rest.append(next) }
         }
-        if parts == 1 { chunk = first }
-        state.ends[end.side].sending = chunk.readableBytes > 0
-        connections[end.connection] = state
-        guard chunk.readableBytes > 0 else { return }
-        nodes[node].flows.append(Flow(end: end, chunk: chunk, remaining: Double(chunk.readableBytes)))
+        connections[end.connection]![end.side].sending = size > 0
+        guard let chunk, size > 0 else { return }
+        nodes[node].flows.append(Flow(end: end, chunk: chunk, remaining: Double(size)))
     }
 
     /// Moves every flow on the node's upload link forward to now, each at an equal share of the link.
@@ -182,21 +184,43 @@ extension Simulation {
         }
         for flow in finished {
             let end = flow.end
-            nodes[node].report.bytesSent += Int64(flow.chunk.readableBytes)
-            guard let state = connections[end.connection] else { continue }
-            connections[end.connection]!.ends[end.side].sending = false
-            guard state.ends[end.side].open, state.ends[1 - end.side].open else { continue }
-            let receiver = state.ends[1 - end.side].node
-            let arrival = now + delay(from: node, to: receiver)
-            var deliverAt =
-                max(arrival, nodes[receiver].downlinkFreeAt)
-                + SimLink.transmissionTime(flow.chunk.readableBytes, rate: nodes[receiver].link.download)
-            nodes[receiver].downlinkFreeAt = deliverAt
-            deliverAt = max(deliverAt, state.ends[1 - end.side].lastDelivery)
-            connections[end.connection]!.ends[1 - end.side].lastDelivery = deliverAt
-            queue.schedule(.deliver(connection: end.connection, side: 1 - end.side, flow.chunk), at: deliverAt)
-            if !state.ends[end.side].outbound.isEmpty { startChunk(end, on: node) }
+            guard connections[end.connection] != nil else {
+                nodes[node].report.bytesSent += Int64(flow.chunk.readableBytes)
+                continue
+            }
+            connections[end.connection]![end.side].sending = false
+            transmit(flow.chunk, over: end, from: node)
+            if connections[end.connection]?[end.side].outbound.isEmpty == false { startChunk(end, on: node) }
         }
         scheduleUplink(node)
+    }
+
+    /// Bytes that left the node's upload link: they cross the network and the receiver's download link,
+    /// behind what that link already has to take in, and after what the connection delivered before.
+    private func transmit(_ bytes: Chunk, over end: ConnectionEnd, from node: Int) {
+        nodes[node].report.bytesSent += Int64(bytes.readableBytes)
+        if connections[end.connection] != nil {
+            connections[end.connection]![end.side].leftBytes += Int64(bytes.readableBytes)
+            let left = connections[end.connection]![end.side].leftBytes
+            while let marker = connections[end.connection]![end.side].sentMarkers.first, marker.bytes <= left,
+                let key = connections[end.connection]![end.side].key
+            {
+                connections[end.connection]![end.side].sentMarkers.removeFirst()
+                queue.schedule(.sent(node: node, key: key, marker.block), at: now)
+            }
+        }
+        let other = 1 - end.side
+        guard connections[end.connection]?[end.side].open == true, connections[end.connection]![other].open else {
+            return
+        }
+        let receiver = connections[end.connection]![other].node
+        let arrival = now + delay(from: node, to: receiver)
+        var deliverAt =
+            max(arrival, nodes[receiver].downlinkFreeAt)
+            + SimLink.transmissionTime(bytes.readableBytes, rate: nodes[receiver].link.download)
+        nodes[receiver].downlinkFreeAt = deliverAt
+        deliverAt = max(deliverAt, connections[end.connection]![other].lastDelivery)
+        connections[end.connection]![other].lastDelivery = deliverAt
+        queue.schedule(.deliver(connection: end.connection, side: other, bytes), at: deliverAt)
     }
 }

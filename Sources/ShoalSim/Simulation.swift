@@ -9,11 +9,11 @@ import ShoalWire
 /// carries out (connect, send, close, write, read, hash), as events in an ``EventQueue``; a run depends
 /// only on its seed, so it repeats exactly.
 ///
-/// The network: each peer has an access link (``SimLink``). A peer's upload is shared round-robin among
-/// its connections that have bytes to send, one chunk (at most a block message) at a time, so
-/// connections get fair shares and rates, and with them choking, behave as on a real network; a chunk
-/// then crosses both links' latency and the receiver's download link (first come, first served) and
-/// arrives in order.
+/// The network: each peer has an access link (``SimLink``). A peer's upload is shared equally among its
+/// connections that have bytes to send (processor sharing, one chunk of at most a block message per
+/// connection at a time), so connections get fair shares and rates, and with them choking, behave as on
+/// a real network; a chunk then crosses both links' latency and the receiver's download link (first come,
+/// first served) and arrives in order.
 ///
 /// Not thread-safe: one simulation runs on one thread (run several simulations in parallel instead).
 public final class Simulation {
@@ -21,8 +21,8 @@ public final class Simulation {
         /// Everything random in a run (peer ids, the engines' seeds, the directory's samples, loss and
         /// jitter) comes from this.
         public var seed: UInt64
-        /// How often a busy peer's engine is given the time (the NIO runtime ticks every 250 ms). A peer with
-        /// no connection sleeps until its next dial is due.
+        /// The least time between two ticks of a peer's engine (the NIO runtime ticks every 250 ms). A peer is
+        /// ticked when its engine next has something due (a timer, the rechoke, a dial), no sooner.
         public var tickInterval: Interval
         public var hashing: SimStorage.Hashing
         /// Time a disk takes for a batch of writes, reads or hashes.
@@ -35,11 +35,15 @@ public final class Simulation {
         public var retransmissionTimeout: Interval
         /// Bytes a link sends for one connection before it turns to the next one.
         public var chunkSize: Int
+        /// Messages up to this size, sent while their connection has nothing waiting, skip the upload
+        /// link's sharing (0: every byte shares the link).
+        public var controlMessageLimit: Int
 
         public init(
             seed: UInt64, tickInterval: Interval = .milliseconds(250), hashing: SimStorage.Hashing = .shortcut,
             diskLatency: Interval = .zero, announceWant: Int = 50, reannounceInterval: Interval? = .seconds(1800),
-            retransmissionTimeout: Interval = .milliseconds(200), chunkSize: Int = PieceGeometry.blockLength + 13
+            retransmissionTimeout: Interval = .milliseconds(200), chunkSize: Int = PieceGeometry.blockLength + 13,
+            controlMessageLimit: Int = 64
         ) {
             self.seed = seed
             self.tickInterval = tickInterval
@@ -49,6 +53,7 @@ public final class Simulation {
             self.reannounceInterval = reannounceInterval
             self.retransmissionTimeout = retransmissionTimeout
             self.chunkSize = chunkSize
+            self.controlMessageLimit = controlMessageLimit
         }
     }
 
@@ -59,8 +64,10 @@ public final class Simulation {
         case tick(node: Int)
         /// A node's upload link finished sending a chunk (if `version` is still current).
         case uplinkDone(node: Int, version: UInt64)
+        /// The bytes written to a peer before a block's `notifySent` have left the node.
+        case sent(node: Int, key: PeerKey, Block)
         /// A chunk reaches one end of a connection.
-        case deliver(connection: Int, side: Int, ByteBuffer)
+        case deliver(connection: Int, side: Int, Chunk)
         /// A dial reaches the listening node.
         case arrive(connection: Int)
         /// The dialling node learns its dial was answered.
@@ -87,7 +94,9 @@ public final class Simulation {
         var storage: SimStorage
         var spec: SimPeerSpec
         var online = false
-        var connections: [PeerKey: Int] = [:]
+        /// Its end of the connection each of its engine's keys names, by the key's number (an engine numbers
+        /// its peers from 1 up): an array, since every message sent looks one up.
+        var ends: [ConnectionEnd?] = []
         /// What the upload link is sending: one chunk per connection end with bytes to send, all at once,
         /// each at an equal share of the link (processor sharing, as TCP flows sharing a bottleneck).
         var flows: [Flow] = []
@@ -99,6 +108,20 @@ public final class Simulation {
         var nextTick: Instant?
         var report = SimPeerReport()
         var nextPort: UInt16 = 49152
+
+        /// The node's end of the connection its engine calls `key`.
+        func end(of key: PeerKey) -> ConnectionEnd? {
+            ends.indices.contains(key.rawValue) ? ends[key.rawValue] : nil
+        }
+
+        mutating func setEnd(_ end: ConnectionEnd?, of key: PeerKey) {
+            guard key.rawValue >= 0 else { return }
+            if key.rawValue >= ends.count {
+                guard end != nil else { return }
+                ends.append(contentsOf: repeatElement(nil, count: key.rawValue + 1 - ends.count))
+            }
+            ends[key.rawValue] = end
+        }
     }
 
     struct ConnectionEnd: Hashable {
@@ -106,10 +129,20 @@ public final class Simulation {
         var side: Int
     }
 
+    /// Bytes that cross a link together: buffers as the engine wrote them, never joined (joining copied every
+    /// block behind its 13-byte head); the receiving engine takes them one after the other.
+    struct Chunk {
+        var first: ByteBuffer
+        /// Empty for most chunks (no allocation).
+        var rest: [ByteBuffer] = []
+
+        var readableBytes: Int { rest.reduce(first.readableBytes) { $0 + $1.readableBytes } }
+    }
+
     /// A chunk on its way out of a node's upload link.
     struct Flow {
         var end: ConnectionEnd
-        var chunk: ByteBuffer
+        var chunk: Chunk
         /// Bytes still to send.
         var remaining: Double
     }
@@ -124,12 +157,26 @@ public final class Simulation {
             var outbound: Deque<ByteBuffer> = []
             /// A chunk of this end is on the node's upload link.
             var sending = false
+            /// Bytes the engine wrote to this end, and bytes of them that left the node's link.
+            var writtenBytes: Int64 = 0
+            var leftBytes: Int64 = 0
+            /// Blocks whose engine asked to know when the bytes written before them (`writtenBytes` then) left.
+            var sentMarkers: Deque<(bytes: Int64, block: Block)> = []
             /// When the last chunk for this end was delivered (chunks arrive in order).
             var lastDelivery = Instant.zero
             /// The address the other end sees for this one.
             var address: PeerAddress
         }
-        var ends: [End]
+        var dialler: End
+        var listener: End
+
+        /// Side 0 is the dialler, side 1 the listener; changed in place.
+        subscript(side: Int) -> End {
+            get { side == 0 ? dialler : listener }
+            _modify {
+                if side == 0 { yield &dialler } else { yield &listener }
+            }
+        }
     }
 
     public let configuration: Configuration
@@ -139,8 +186,8 @@ public final class Simulation {
     var queue = EventQueue<Event>()
     var nodes: [Node] = []
     var nodeByAddress: [PeerAddress: Int] = [:]
-    var connections: [Int: Connection] = [:]
-    var nextConnection = 0
+    /// Every connection by its number, nil once both ends closed (an array: every message looks one up).
+    var connections: [Connection?] = []
     var directory = SimDirectory()
     var random: SplitMix64
     var calls: [Int: (Simulation) -> Void] = [:]

@@ -177,6 +177,16 @@ public struct ConnectionPlanner: Sendable {
     /// Never again: the peer sent data that failed verification repeatedly, or attacked us.
     public mutating func ban(_ address: PeerAddress) {
         bannedHosts.insert(address.host)
+        markBanned(address)
+    }
+
+    /// The address is ourselves: it is never dialled again (the host is not banned).
+    public mutating func forgetSelf(_ address: PeerAddress) {
+        markBanned(address)
+    }
+
+    /// Marks one address banned, leaving the counts of dials and connections right.
+    private mutating func markBanned(_ address: PeerAddress) {
         switch candidates[address]?.state {
         case .connecting: connectingCount -= 1
         case .connected: connectedCount -= 1
@@ -200,6 +210,15 @@ public struct ConnectionPlanner: Sendable {
             }
         }
         return earliest
+    }
+
+    /// When ``dialsDue(now:)`` could next return something: ``nextWakeup`` while the limits leave room
+    /// for a dial, nil while they do not (only a closed connection or a finished dial makes room).
+    public var nextDialTime: Instant? {
+        guard connectingCount + connectedCount < limits.maxConnections, connectingCount < limits.maxHalfOpen else {
+            return nil
+        }
+        return nextWakeup
     }
 
     /// Counts for reports.

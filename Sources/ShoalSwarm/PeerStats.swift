@@ -19,11 +19,13 @@ public struct PeerStats: Hashable, Sendable {
     public var unchokedSince: Instant?
     /// Payload bytes we have sent the peer since it connected.
     public var bytesSent: Int64
+    /// Payload bytes the peer has sent us since it connected.
+    public var bytesReceived: Int64
 
     public init(
         key: PeerKey, isInterested: Bool, amInterested: Bool = false, downloadRate: Double = 0,
         uploadRate: Double = 0, connectedSince: Instant, lastBlockReceived: Instant? = nil,
-        unchokedSince: Instant? = nil, bytesSent: Int64 = 0
+        unchokedSince: Instant? = nil, bytesSent: Int64 = 0, bytesReceived: Int64 = 0
     ) {
         self.key = key
         self.isInterested = isInterested
@@ -34,7 +36,11 @@ public struct PeerStats: Hashable, Sendable {
         self.lastBlockReceived = lastBlockReceived
         self.unchokedSince = unchokedSince
         self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
     }
+
+    /// What the peer gave us beyond what we gave it (negative: we gave more).
+    public var balance: Int64 { Saturating.subtract(bytesReceived, bytesSent) }
 
     /// Whether we choke the peer now.
     public var isChoked: Bool { unchokedSince == nil }

@@ -16,6 +16,9 @@ public enum TorrentAction: Hashable, Sendable {
     case write(Block, ByteBuffer)
     /// Read a block from storage for the peer that asked; answer with `blockRead`.
     case read(PeerKey, Block)
+    /// Answer with `blockSent` once every byte written to the peer's connection so far has left (handed to
+    /// the network): the block just written is out, and another may be read for the peer.
+    case notifySent(PeerKey, Block)
     /// Hash a piece whose every block is written; answer with `pieceHashed`.
     case hash(piece: Int)
     /// A piece passed its hash check (for resume data and progress).

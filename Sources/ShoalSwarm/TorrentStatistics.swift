@@ -31,7 +31,8 @@ public struct TorrentStatistics: Sendable {
         public var transfer: Transfer
         public var downloadRate: Double
         public var uploadRate: Double
-        /// Pieces it has, as far as it told us.
+        /// Pieces it has, as far as it told us (peers do not announce pieces we have, see
+        /// `PeerConnection.Configuration.sendsRedundantHaves`).
         public var pieces: Int
         public var amChoking: Bool
         public var peerChoking: Bool

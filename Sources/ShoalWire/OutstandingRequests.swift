@@ -26,6 +26,9 @@ struct OutstandingRequests: Sendable {
     private(set) var count = 0
     /// Entries not cancelled.
     private(set) var liveCount = 0
+    /// No cancelled entry was cancelled before this (nil: there is none). A lower bound, made exact by
+    /// ``removeAll(where:)``, so that a timer can tell in O(1) that no cancelled entry has expired yet.
+    private(set) var earliestCancellation: Instant?
 
     var isEmpty: Bool { count == 0 }
     var cancelledCount: Int { count - liveCount }
@@ -53,6 +56,7 @@ struct OutstandingRequests: Sendable {
         slots[slot] = nil
         count -= 1
         if entry?.cancelledAt == nil { liveCount -= 1 }
+        if count == liveCount { earliestCancellation = nil }
         trim()
         return entry
     }
@@ -62,14 +66,23 @@ struct OutstandingRequests: Sendable {
         guard let sequence = positions[block], slots[sequence - base]?.cancelledAt == nil else { return false }
         slots[sequence - base]!.cancelledAt = now
         liveCount -= 1
+        earliestCancellation = min(earliestCancellation ?? now, now)
         return true
     }
 
     /// Removes every entry for which `shouldRemove` is true.
     mutating func removeAll(where shouldRemove: (Entry) -> Bool) {
         var doomed: [BlockRequest] = []
-        for entry in entries where shouldRemove(entry) { doomed.append(entry.block) }
+        var earliest: Instant?
+        for entry in entries {
+            if shouldRemove(entry) {
+                doomed.append(entry.block)
+            } else if let cancelledAt = entry.cancelledAt {
+                earliest = min(earliest ?? cancelledAt, cancelledAt)
+            }
+        }
         for block in doomed { remove(block) }
+        earliestCancellation = earliest
     }
 
     mutating func removeAll() {

@@ -39,6 +39,10 @@ extension PeerConnection {
         /// The decoder's limits; the state machine applies the block length limit to messages
         /// it is given, too.
         public var limits: WireLimits
+        /// Send `have` also to a peer that has the piece already. Off by default (libtorrent's
+        /// `send_redundant_have` off): such a `have` tells the peer nothing it can use, and in a large
+        /// swarm haves are most of the messages.
+        public var sendsRedundantHaves: Bool
 
         public init(
             infoHash: Digest20,
@@ -53,7 +57,8 @@ extension PeerConnection {
             inactivityTimeout: Interval = .seconds(180),
             handshakeTimeout: Interval = .seconds(10),
             snubTimeout: Interval = .seconds(60),
-            limits: WireLimits = WireLimits()
+            limits: WireLimits = WireLimits(),
+            sendsRedundantHaves: Bool = false
         ) {
             self.infoHash = infoHash
             self.peerID = peerID
@@ -68,6 +73,7 @@ extension PeerConnection {
             self.handshakeTimeout = handshakeTimeout
             self.snubTimeout = snubTimeout
             self.limits = limits
+            self.sendsRedundantHaves = sendsRedundantHaves
         }
     }
 }

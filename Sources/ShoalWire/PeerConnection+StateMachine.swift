@@ -231,19 +231,16 @@ extension PeerConnection {
             case .awaitingHandshake(let waiting):
                 return waiting.startedAt + configuration.handshakeTimeout
             case .active:
-                guard let active else { return nil }
+                // Field by field: binding `active` would copy all of it (some 600 bytes, with retains).
+                guard active != nil else { return nil }
                 var deadline = min(
                     local.lastSent + configuration.keepAliveInterval,
-                    active.lastReceived + configuration.inactivityTimeout)
-                if !active.snubbed && active.hasLiveOutstanding {
-                    deadline = min(deadline, active.waitingSince + configuration.snubTimeout)
+                    active.unsafelyUnwrapped.lastReceived + configuration.inactivityTimeout)
+                if !active.unsafelyUnwrapped.snubbed && active.unsafelyUnwrapped.hasLiveOutstanding {
+                    deadline = min(deadline, active.unsafelyUnwrapped.waitingSince + configuration.snubTimeout)
                 }
-                if active.outstanding.cancelledCount > 0 {
-                    for entry in active.outstanding.entries {
-                        if let cancelledAt = entry.cancelledAt {
-                            deadline = min(deadline, cancelledAt + configuration.snubTimeout)
-                        }
-                    }
+                if let cancelled = active.unsafelyUnwrapped.outstanding.earliestCancellation {
+                    deadline = min(deadline, cancelled + configuration.snubTimeout)
                 }
                 return deadline
             case .closed:
@@ -562,6 +559,8 @@ extension PeerConnection {
             case .closed:
                 return []
             case .active:
+                // Most ticks find nothing due: tell so without touching the state (a tick visits every peer).
+                guard let deadline = nextDeadline, now >= deadline else { return [] }
                 let configuration = configuration
                 let lastSent = local.lastSent
                 return modifyActive(now: now) { active, output in
@@ -674,10 +673,16 @@ extension PeerConnection {
             }
         }
 
-        /// We completed and checked a piece: tell the peer (BEP 3 `have`). Before the handshake
-        /// it is only recorded (the bitfield we send will hold it).
+        /// We completed and checked a piece: tell the peer (BEP 3 `have`), unless it has the piece and
+        /// ``Configuration/sendsRedundantHaves`` is off. Before the handshake it is only recorded (the
+        /// bitfield we send will hold it).
         public mutating func announceHave(piece: UInt32, now: Instant) -> [PeerAction] {
             guard local.ourPieces?.set(Int(piece)) == true else { return [] }
+            if !configuration.sendsRedundantHaves, case .active = state,
+                active.unsafelyUnwrapped.peerPieces.has(piece)
+            {
+                return []
+            }
             return modifyActive(now: now) { _, output in output.send(.have(piece: piece)) }
         }
 

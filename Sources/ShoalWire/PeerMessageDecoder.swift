@@ -52,6 +52,39 @@ public struct PeerMessageDecoder: Sendable {
         return message
     }
 
+    /// The bytes of a `piece` message before its block: length prefix, id, index and offset.
+    public static let pieceHeadLength = 13
+
+    /// The length of the block that follows when `head` is exactly the head of a `piece` message (its length
+    /// unchecked); nil otherwise.
+    public static func blockLength(afterPieceHead head: ByteBuffer) -> Int? {
+        guard head.readableBytes == pieceHeadLength else { return nil }
+        let fields = head.withUnsafeReadableBytes { Head($0) }
+        guard let declared = fields.declared, fields.id == PeerMessageID.piece.rawValue, declared >= 9 else { return nil }
+        return Int(declared) - 9
+    }
+
+    /// A `piece` message whose head (``pieceHeadLength`` bytes) is all of `head` and whose block is the front
+    /// of `body`: the block is sliced from `body` instead of being copied after its head. This is the common
+    /// way a message is split, since a sender writes a block's head and the block from two buffers. Nil,
+    /// consuming nothing, unless `head` is exactly such a head and `body` holds the whole block; `head` is
+    /// checked as ``next(from:)`` checks a message.
+    public mutating func nextPiece(head: ByteBuffer, body: inout ByteBuffer) throws(WireError) -> PeerMessage? {
+        guard head.readableBytes == Self.pieceHeadLength else { return nil }
+        let fields = head.withUnsafeReadableBytes { Head($0) }
+        guard let declared = fields.declared, fields.id == PeerMessageID.piece.rawValue else { return nil }
+        let length = Int(declared)
+        if length > maxMessageLength {
+            throw WireError(.messageTooLong(limit: maxMessageLength), declaredLength: declared, offset: bytesConsumed)
+        }
+        try checkLength(length, id: PeerMessageID.piece.rawValue, declared: declared)
+        guard length >= 9, body.readableBytes >= length - 9, let block = body.readSlice(length: length - 9) else {
+            return nil
+        }
+        bytesConsumed += 4 + length
+        return .piece(piece: fields.field(0), offset: fields.field(1), block: block)
+    }
+
     /// The longest length prefix any message may have under the current limits.
     public var maxMessageLength: Int {
         let bitfield = 1 + (pieceCount.map(Self.bitfieldBytes) ?? limits.maxBitfieldBytes)

@@ -9,9 +9,10 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run a whole swarm on loopback: a seed and leechers, their progress, and a report.",
         discussion: """
-            Makes a sample folder, creates its torrent, and starts one seed and several leechers in this \
-            process, each with its own port on 127.0.0.1 and its own folder under a temporary directory. \
-            Every leecher knows the seed and the leechers started before it. The seed's upload is limited \
+            Makes a sample folder, starts a tracker on 127.0.0.1 (UDP and HTTP), creates the sample's torrent \
+            announcing to it, and starts one seed and several leechers in this process, each with its own port \
+            on 127.0.0.1 and its own folder under a temporary directory. The peers know only the tracker: they \
+            find each other through it. The seed's upload is limited \
             (--seed-upload) so that the leechers must trade pieces among themselves, as in a real swarm. \
             When all are done, every byte is compared with the seed's, a report tells who uploaded to whom, \
             and the temporary directory is removed.

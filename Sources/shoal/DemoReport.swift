@@ -22,6 +22,12 @@ struct DemoReport {
                     + "(\(Terminal.size(Int64(rate)))/s), \(check)")
         }
 
+        if let counts = result.trackerCounts {
+            lines.append(
+                "  The tracker (\(result.trackerURLs.joined(separator: ", "))) introduced them: at the end it counted "
+                    + "\(counts.seeders) seeders, \(counts.leechers) leechers and \(counts.completed) completed downloads.")
+        }
+
         lines.append("")
         lines.append("Who uploaded to whom (rows send, columns receive):")
         lines += matrix()

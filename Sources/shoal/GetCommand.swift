@@ -2,11 +2,15 @@ import ArgumentParser
 import ShoalCore
 import ShoalStorage
 import ShoalSwarm
+import ShoalTracker
 
 /// Options `shoal get` and `shoal seed` share.
 struct PeerOptions: ParsableArguments {
     @Option(name: .customLong("peer"), help: "A peer to connect to, HOST:PORT ([::1]:6881 for IPv6); repeat for more.")
     var peers: [String] = []
+
+    @Option(name: .customLong("tracker"), help: "A tracker to announce to as well as the torrent's (http, https or udp URL); repeat for more.")
+    var trackers: [String] = []
 
     @Option(help: "The port to listen on (0: any free port).")
     var port: Int = 6881
@@ -34,6 +38,9 @@ struct PeerOptions: ParsableArguments {
         for text in peers where PeerAddress(text) == nil {
             throw ValidationError("--peer \(text): not HOST:PORT (an IPv6 address goes in brackets: [::1]:6881)")
         }
+        for text in trackers {
+            do { _ = try TrackerURL(parsing: text) } catch { throw ValidationError("--tracker \(text): \(error)") }
+        }
         for text in dhtBootstrap where DHTSession.split(text) == nil {
             throw ValidationError("--dht-bootstrap \(text): not HOST:PORT (an IPv6 address goes in brackets: [::1]:6881)")
         }
@@ -44,6 +51,7 @@ struct PeerOptions: ParsableArguments {
         var options = SwarmRun.Options()
         options.port = port
         options.peers = peers.compactMap(PeerAddress.init)
+        options.trackers = trackers
         options.maxUpload = maxUpload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
         options.maxDownload = maxDownload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
         options.forceCheck = check

@@ -156,8 +156,9 @@ struct LabDistributionCommand: AsyncParsableCommand {
     }
 
     private static func describe(_ result: DistributionSimulation.Result, bound: Double) -> String {
-        guard let time = result.time else { return "unfinished (\(result.finished) done)" }
-        return "\(format(time)) s = \(format(time / bound))x bound, seed busy \(Int((100 * result.seedUtilisation).rounded()))%"
+        let events = "\(result.events) events"
+        guard let time = result.time else { return "unfinished (\(result.finished) done, \(events))" }
+        return "\(format(time)) s = \(format(time / bound))x bound, seed busy \(Int((100 * result.seedUtilisation).rounded()))%, \(events)"
     }
 
     private static func format(_ value: Double) -> String {

@@ -15,6 +15,8 @@ struct SwarmRun {
     struct Options {
         var port = 6881
         var peers: [PeerAddress] = []
+        /// Trackers given on the command line, each a tier of its own after the torrent's (BEP 12).
+        var trackers: [String] = []
         var maxUpload: Int64?
         var maxDownload: Int64?
         var sequential = false
@@ -28,6 +30,8 @@ struct SwarmRun {
 
     /// How often resume data is saved while running.
     static let resumeInterval = 30.0
+    /// Under this many peers a downloading torrent asks its trackers for more (at most once a minute).
+    static let fewPeers = 5
 
     let metainfo: Metainfo
     let directory: String
@@ -117,8 +121,9 @@ struct SwarmRun {
         var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Terminal.now().bitPattern))
         var picker = PiecePicker.Configuration()
         picker.sequential = options.sequential
+        let peerID = PeerID.shoal(using: &random)
         let configuration = TorrentStateMachine.Configuration(
-            infoHash: v1, peerID: PeerID.shoal(using: &random), geometry: layout.geometry,
+            infoHash: v1, peerID: peerID, geometry: layout.geometry,
             pieceHashes: metainfo.info.pieceHashes, picker: picker, uploadRateLimit: options.maxUpload,
             downloadRateLimit: options.maxDownload, piecePriorities: piecePriorities, seed: random.next())
         let machine = TorrentStateMachine(configuration: configuration, have: have)
@@ -155,6 +160,14 @@ struct SwarmRun {
             throw Terminal.fail("cannot listen on port \(options.port): \(error)")
         }
         Terminal.line("Listening on port \(torrent.port); \(have.setCount) of \(have.count) pieces verified")
+        let geometry = layout.geometry
+        var lastStatistics = try? await torrent.runtime.statistics().get()
+        let trackers = SwarmTrackers.start(
+            tiers: metainfo.trackers + options.trackers.map { [$0] }, infoHash: v1, peerID: peerID, torrent: torrent,
+            geometry: geometry, group: group, threadPool: pool,
+            totals: lastStatistics.map { SwarmTrackers.totals($0, geometry: geometry) } ?? .init(left: machine.isFinished ? 0 : geometry.totalLength),
+            seed: random.next(), say: { Terminal.line($0) })
+        var lastPeerRequest = Terminal.now()
         var dht: TorrentDHT?
         if let bootstrap = options.dhtBootstrap {
             if metainfo.info.isPrivate {
@@ -185,6 +198,10 @@ struct SwarmRun {
                 case .report(.completed):
                     finished = true
                     progress.finish()
+                    if let statistics = try? await torrent.runtime.statistics().get() {
+                        lastStatistics = statistics
+                        trackers?.completed(statistics, geometry: geometry)
+                    }
                     Terminal.line("Complete: all \(machine.isComplete || piecePriorities == nil ? "\(have.count) pieces" : "wanted pieces") verified")
                     do { try await saveResume(torrent, pool: pool) } catch {
                         failure = error
@@ -201,6 +218,15 @@ struct SwarmRun {
                 case .tick:
                     if let statistics = try? await torrent.runtime.statistics().get() {
                         progress.show(statistics, seeding: finished)
+                        lastStatistics = statistics
+                        trackers?.update(statistics, geometry: geometry)
+                        // Few peers while downloading: ask the trackers again, every 10 s with none, every minute with
+                        // a few (the announce core holds each tracker to its min interval).
+                        let wait = statistics.peers.isEmpty ? 10.0 : 60.0
+                        if !finished, statistics.peers.count < Self.fewPeers, Terminal.now() - lastPeerRequest >= wait {
+                            lastPeerRequest = Terminal.now()
+                            trackers?.announcer.requestPeers()
+                        }
                     }
                     do {
                         if Terminal.now() - lastSave >= Self.resumeInterval {
@@ -223,6 +249,9 @@ struct SwarmRun {
         ticker.cancel()
         progress.finish()
         await dht?.stop()
+        // `stopped` to the trackers first (a few seconds at most), while the torrent still serves.
+        if let statistics = try? await torrent.runtime.statistics().get() { lastStatistics = statistics }
+        await trackers?.stop(lastStatistics, geometry: geometry)
         await torrent.stop()
         let saved = (try? await saveResume(torrent, pool: pool)) ?? false
         let finalHave = try? await torrent.runtime.have().get()

@@ -18,6 +18,9 @@ import Testing
             }
             #expect(text.components(separatedBy: "every byte equals the seed's").count == 4, "\(text)")
             #expect(text.contains("Who uploaded to whom"))
+            // The peers found each other through the demo's tracker, which saw every download complete.
+            #expect(text.contains("the peers know only it"))
+            #expect(text.contains("it counted 4 seeders, 0 leechers and 3 completed downloads"), "\(text)")
             #expect(text.contains("N·F/u_s = 3 × 3.00 MiB / 4.00 MiB/s"))
             // The folders are kept with --directory: each leecher holds the sample.
             for leecher in 1...3 {

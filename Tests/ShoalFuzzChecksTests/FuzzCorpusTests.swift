@@ -11,7 +11,7 @@ struct FuzzCorpusTests {
         return tests + "/Fuzz/Corpus"
     }()
 
-    @Test(arguments: ["bencode", "metainfo", "magnet", "wire", "krpc"])
+    @Test(arguments: ["bencode", "metainfo", "magnet", "wire", "krpc", "tracker-http", "tracker-udp", "tracker-state"])
     func replaysCorpus(target: String) throws {
         let check = try #require(FuzzChecks.check(named: target))
         let directory = Self.corpusRoot + "/" + target

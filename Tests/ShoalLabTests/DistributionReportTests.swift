@@ -127,7 +127,14 @@ import Testing
         #expect(reading.texts.contains(awkward))
         #expect(reading.texts.contains("bell here"))
         #expect(reading.texts.contains("Minimum distribution time for N peers: client-server vs. P2P"))
+        #expect(reading.texts.contains("minimum distribution time (F/u = 1 h)"))
         #expect(XMLText.escape("<a href='x'>&</a>") == "&lt;a href=&apos;x&apos;&gt;&amp;&lt;/a&gt;")
+    }
+
+    @Test func timeAxisSaysApproximatelyOnceWhenTheUnitIsRounded() {
+        #expect(DistributionReport.equals(3600) == "= 1 h")
+        #expect(DistributionReport.equals(3600.4) == "≈ 1 h")
+        #expect(!DistributionReport.equals(3600.4).contains("= ≈"))
     }
 
     /// Measurements equal to their bound are drawn on a vertex of the bound's curve, on a linear and on a

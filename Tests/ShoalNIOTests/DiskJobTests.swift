@@ -57,7 +57,10 @@ struct DiskJobTests {
         }
         hashes += [.hash(0), .hash(2)]
         // The writes lane, then the hashes lane (the runtime asks for a piece's hash once its writes are done).
-        let results = DiskJob.run(batch, hasher: hasher).results + DiskJob.run(hashes, hasher: hasher).results
+        let pool = ReadBufferPool()
+        let results =
+            DiskJob.run(batch, hasher: hasher, readBuffers: pool).results
+            + DiskJob.run(hashes, hasher: hasher, readBuffers: pool).results
         #expect(results.count == 18)
         var digests: [Int: Digest20] = [:]
         var written = 0
@@ -91,7 +94,7 @@ struct DiskJobTests {
             .write(outside, fixture.data(fixture.block(0, 2))),
             .write(fixture.block(0, 2), fixture.data(fixture.block(0, 2))),
         ]
-        let outcome = DiskJob.run(batch, hasher: hasher)
+        let outcome = DiskJob.run(batch, hasher: hasher, readBuffers: ReadBufferPool())
         let written = outcome.results.compactMap { result -> Block? in
             if case .written(let block) = result { return block }
             return nil
@@ -108,13 +111,14 @@ struct DiskJobTests {
         for piece in 0..<3 {
             for index in 0..<4 { writes.append(.write(fixture.block(piece, index), fixture.data(fixture.block(piece, index)))) }
         }
-        #expect(DiskJob.run(writes, hasher: hasher).failure == nil)
+        #expect(DiskJob.run(writes, hasher: hasher, readBuffers: ReadBufferPool()).failure == nil)
         let asked: [(PeerKey, Block)] = [
             (PeerKey(1), fixture.block(0, 1)), (PeerKey(1), fixture.block(0, 2)), (PeerKey(2), fixture.block(0, 3)),
             (PeerKey(1), fixture.block(1, 0)), (PeerKey(2), fixture.block(2, 3)), (PeerKey(2), fixture.block(2, 0)),
             (PeerKey(1), fixture.block(2, 1)),
         ]
-        let results = DiskJob.run(asked.map { .read($0.0, $0.1) }, hasher: hasher).results
+        let reads = asked.map { DiskJob.read($0.0, $0.1) }
+        let results = DiskJob.run(reads, hasher: hasher, readBuffers: ReadBufferPool()).results
         #expect(results.count == asked.count)
         for (result, (key, block)) in zip(results, asked) {
             guard case .read(let readKey, let readBlock, let data) = result else {

@@ -4,8 +4,8 @@ import ShoalSwarm
 import Testing
 
 /// Tit-for-tat (BEP 3, "Choking and optimistic unchoking"): a peer that never uploads ranks last with every
-/// contributor, so it gets optimistic unchokes, the seed's round robin and ties, and falls behind; it still
-/// completes.
+/// contributor (behind the peers that give, and behind every peer that took less than it), so it gets
+/// optimistic unchokes, the seed's round robin and idle slots, and falls behind; it still completes.
 @Suite struct FreeRiderTests {
     /// What one run shows of the two peers under test (free-riders, or normal peers in the control run).
     struct Outcome {
@@ -29,7 +29,7 @@ import Testing
     /// `freeRide` is set (no regular and no optimistic unchoke slot), normal peers otherwise. Runs until
     /// everybody has finished.
     static func run(seed: UInt64, freeRide: Bool) -> Outcome {
-        let content = SimContent(length: 2 << 20, pieceLength: 32 << 10, seed: seed)
+        let content = SimContent(length: 8 << 20, pieceLength: 32 << 10, seed: seed)
         let simulation = Simulation(content: content, configuration: .init(seed: seed))
         simulation.addPeer(.init(link: SimLink(upload: 100_000, download: 10e6), isSeed: true))
         let link = SimLink(upload: 50_000, download: 2e6, latency: .milliseconds(20))
@@ -40,7 +40,7 @@ import Testing
         let everybody = contributors + tested
         let median = contributors.count / 2
         var piecesAtMedianFinish: [Int] = []
-        let stop = simulation.run(until: .seconds(900), maxEvents: 3_000_000) { simulation in
+        let stop = simulation.run(until: .seconds(1800), maxEvents: 12_000_000) { simulation in
             if piecesAtMedianFinish.isEmpty,
                 contributors.count(where: { simulation.report($0).finishedAt != nil }) >= median
             {
@@ -63,15 +63,15 @@ import Testing
 
     /// The same swarm twice: with two free-riders, and with the same two peers trading normally (the control).
     /// Free-riders never upload a block and still complete; when the median contributor finishes they hold
-    /// clearly fewer pieces than the same peers do when they trade (at least 5 of 64 fewer on average), and
-    /// they finish later relative to the contributors than in the control. The control uploads, so the
-    /// free-rider configuration really is what makes the difference.
+    /// at most four fifths of the pieces the same peers hold when they trade, and they finish later relative
+    /// to the contributors than in the control. The control uploads, so the free-rider configuration really
+    /// is what makes the difference.
     ///
-    /// The penalty is modest in a swarm this small: a contributor that has fewer than four interested peers
-    /// sending to it fills its regular slots with peers that send nothing, ties keep whoever is unchoked,
-    /// and a free-rider, lacking most pieces, is interested in everybody. Observed over the three seeds:
-    /// free-riders held 16–64 pieces at the median finish (control 40–64, 7.5–34.5 fewer on average) and
-    /// finished 1.07–1.17× the contributors' mean time (control 1.03–1.11); nowhere near 1.3×.
+    /// The file (8 MiB at 50 KB/s) takes some twenty rechoke rounds: in a swarm that finishes in four, a
+    /// free-rider lives on first turns (every contributor gives each newly interested peer a free slot once)
+    /// and hardly falls behind. Observed over the three seeds: free-riders held 84–185 of 256 pieces at the
+    /// median finish (control 170–256: 43–62% of it), and finished 1.09–1.13× the contributors' mean time
+    /// (control 0.99–1.05), the gap closing at the end only because finished contributors seed everybody.
     @Test(arguments: [3, 42, 2024] as [UInt64])
     func freeRiderFallsBehindButCompletes(seed: UInt64) {
         let free = Self.run(seed: seed, freeRide: true)
@@ -88,8 +88,7 @@ import Testing
         #expect(free.finishes.allSatisfy { $0 != nil })
         #expect(control.uploaded.allSatisfy { $0 > 256 << 10 })
 
-        #expect(free.meanPiecesAtMedianFinish <= control.meanPiecesAtMedianFinish - 5)
-        #expect(free.meanPiecesAtMedianFinish < Double(free.pieceCount))
-        #expect(free.finishRatio > control.finishRatio)
+        #expect(free.meanPiecesAtMedianFinish <= 0.8 * control.meanPiecesAtMedianFinish)
+        #expect(free.finishRatio > control.finishRatio + 0.03)
     }
 }

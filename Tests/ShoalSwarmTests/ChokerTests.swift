@@ -242,9 +242,39 @@ struct ChokerTests {
         bench.advance(.seconds(10))
         let decision = bench.rechoke()
         #expect(decision.unchoked == [1, 2, 3])
-        #expect(bench.choker.history.keys.allSatisfy { $0.rawValue <= 3 })
         #expect(bench.choker.optimistic.isEmpty)
         #expect(bench.choker.nextRechoke(now: bench.now) == bench.now + .seconds(10))
+        // What it remembers of peers that left is dropped once it outgrows the peers present.
+        var many = ChokerBench(.init(regularSlots: 40), peers: ChokerBench.traders((1...40).map(Double.init)))
+        many.rechoke()
+        #expect(many.choker.history.count == 40)
+        many.peers.removeLast(37)
+        many.advance(.seconds(10))
+        many.rechoke()
+        #expect(many.choker.history.keys.allSatisfy { $0.rawValue <= 3 })
+    }
+
+    @Test func equalRatesGoToThePeerThatGaveMostBeyondWhatItGot() {
+        // Nobody sends now (peers with nothing we want) and all are choked: the peer that gave us the most
+        // beyond what it took wins; a free-rider, which only took, comes last.
+        var peers = ChokerBench.traders([0, 0, 0, 0])
+        for index in peers.indices { peers[index].amInterested = false }
+        peers[0].bytesSent = 1 << 20  // a free-rider: took 1 MiB, gave nothing
+        peers[1].bytesReceived = 3 << 20
+        peers[1].bytesSent = 1 << 20
+        peers[2].bytesReceived = 1 << 20
+        peers[3].bytesSent = 2 << 20
+        peers[3].bytesReceived = 2 << 20
+        for seed in 1...5 as ClosedRange<UInt64> {
+            var bench = ChokerBench(.init(regularSlots: 2, optimisticSlots: 0), peers: peers, seed: seed)
+            #expect(bench.rechoke().unchoked == [2, 3])
+            var three = ChokerBench(.init(regularSlots: 3, optimisticSlots: 0), peers: peers, seed: seed)
+            #expect(three.rechoke().unchoked == [2, 3, 4], "the free-rider still comes last")
+        }
+        // A faster peer still beats any balance.
+        peers[0].downloadRate = 10
+        var bench = ChokerBench(.init(regularSlots: 1, optimisticSlots: 0), peers: peers)
+        #expect(bench.rechoke().unchoked == [1])
     }
 
     @Test func aPeerListedTwiceCountsOnce() {

@@ -93,6 +93,22 @@ struct ConnectionPlannerTests {
         #expect(other)
     }
 
+    @Test func ourOwnAddressIsForgottenWithoutBanningItsHost() {
+        var planner = ConnectionPlanner()
+        let own = PeerAddress("127.0.0.1:6881")!
+        let neighbour = PeerAddress("127.0.0.1:6882")!
+        planner.add([own, neighbour], source: .tracker, now: at(0))
+        #expect(planner.dialsDue(now: at(0)) == [own, neighbour])
+        planner.forgetSelf(own)
+        #expect(planner.isBanned(own) && !planner.isBanned(neighbour))
+        let neighbourConnected = planner.connected(neighbour, incoming: false, now: at(1))
+        #expect(neighbourConnected)
+        planner.add([own], source: .tracker, now: at(2))
+        #expect(planner.dialsDue(now: at(1000)).isEmpty, "never dialled again")
+        let incoming = planner.connected(PeerAddress("127.0.0.1:40000")!, incoming: true, now: at(3))
+        #expect(incoming, "the host may still connect")
+    }
+
     @Test func refusesDuplicatesBannedAndFullTorrents() {
         var planner = ConnectionPlanner(limits: .init(maxConnections: 2))
         let peers = addresses(3)
@@ -153,5 +169,22 @@ struct ConnectionPlannerTests {
         var planner = ConnectionPlanner(limits: .init(maxCandidates: 5))
         planner.add(addresses(20), source: .dht, now: at(0))
         #expect(planner.knownPeers == 5)
+    }
+
+    @Test func noDialTimeWhileTheLimitsLeaveNoRoom() {
+        var planner = ConnectionPlanner(limits: .init(maxConnections: 2, maxHalfOpen: 1))
+        let peers = addresses(4)
+        planner.add(peers, source: .tracker, now: at(0))
+        #expect(planner.nextDialTime == at(0))
+        #expect(planner.dialsDue(now: at(0)) == [peers[0]])
+        #expect(planner.nextDialTime == nil, "the one half-open slot is taken")
+        _ = planner.connected(peers[0], incoming: false, now: at(1))
+        #expect(planner.nextDialTime == at(0), "the others are due, and there is room for one more")
+        let accepted = planner.connected(peers[3], incoming: true, now: at(2))
+        #expect(accepted)
+        #expect(planner.nextDialTime == nil, "full: two connected")
+        #expect(planner.nextWakeup == at(0), "still waiting to be dialled")
+        planner.disconnected(peers[3], misbehaved: false, now: at(3))
+        #expect(planner.nextDialTime == at(0))
     }
 }

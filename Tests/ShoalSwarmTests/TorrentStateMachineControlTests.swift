@@ -9,6 +9,19 @@ import Testing
 struct TorrentStateMachineControlTests {
     private func seconds(_ from: Instant, _ to: Instant) -> Double { (to - from).seconds }
 
+    @Test func dialingOurselvesBansNothing() throws {
+        let content = Content(totalLength: 100_000, pieceLength: 16384, seed: 21)
+        var swarm = MemorySwarm(content: content)
+        let seed = swarm.addNode(complete: true)
+        let leecher = swarm.addNode(complete: false)
+        // A tracker gave the leecher its own address.
+        swarm.introduce(leecher, to: leecher)
+        swarm.introduce(leecher, to: seed)
+        try swarm.run(until: { $0.node(leecher).machine.isComplete })
+        #expect(swarm.node(leecher).banned.isEmpty)
+        #expect(swarm.node(leecher).hasContent(content))
+    }
+
     @Test func anUploadLimitPacesTheSeed() throws {
         let content = Content(totalLength: 1_000_000, pieceLength: 16384, seed: 11)
         var swarm = MemorySwarm(content: content)

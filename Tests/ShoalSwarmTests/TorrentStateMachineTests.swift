@@ -21,6 +21,21 @@ struct TorrentStateMachineTests {
         #expect(swarm.node(leecher).verified == Set(0..<content.geometry.pieceCount))
     }
 
+    /// Bytes as sockets deliver them: each send cut at random points (a block's head often alone, the case the
+    /// engine decodes without a copy), the data still exact.
+    @Test(arguments: [3, 4] as [UInt64])
+    func messagesCutAnywhereStillDeliverExactData(seed: UInt64) throws {
+        let content = Content(totalLength: 200_000, pieceLength: 32768, seed: seed)
+        var swarm = MemorySwarm(content: content)
+        swarm.cutSends = SplitMix64(seed: seed)
+        let source = swarm.addNode(complete: true)
+        let leecher = swarm.addNode(complete: false)
+        swarm.introduce(leecher, to: source)
+        try swarm.run(until: { $0.node(leecher).machine.isComplete })
+        #expect(swarm.node(leecher).hasContent(content))
+        #expect(swarm.node(leecher).banned.isEmpty)
+    }
+
     @Test func piecesFlowBetweenLeechersWhileTheSeedServes() throws {
         let content = Content(totalLength: 600_000, pieceLength: 16384, seed: 2)
         var swarm = MemorySwarm(content: content)
@@ -93,6 +108,11 @@ struct MemorySwarm {
         var completions = 0
         /// Takes requests and never answers them.
         var mute = false
+        /// Never tells its machine that a block went out (`blockSent`): keeps them in `unconfirmed`.
+        var holdsSends = false
+        var unconfirmed: [(key: PeerKey, block: Block)] = []
+        /// Blocks read for peers (`read` actions carried out).
+        var reads: [Block] = []
     }
 
     /// A connection end: which node and which key it has for the peer.
@@ -106,6 +126,8 @@ struct MemorySwarm {
     private var links: [End: End] = [:]
     private var pending: [(node: Int, action: TorrentAction)] = []
     private(set) var now = Instant.zero + .seconds(1)
+    /// When set, each send reaches its peer in pieces cut at random (one in four right after a 13-byte head).
+    var cutSends: SplitMix64?
 
     init(content: Content) {
         self.content = content
@@ -131,6 +153,15 @@ struct MemorySwarm {
                 address: PeerAddress("10.0.0.\(index + 1):6881")!, data: data, corrupt: corrupt, mute: mute))
         return index
     }
+
+    /// Tells a node's machine that the blocks it held back (``Node/holdsSends``) went out.
+    mutating func confirmSends(of node: Int) {
+        let held = nodes[node].unconfirmed
+        nodes[node].unconfirmed = []
+        for (key, block) in held { enqueue(nodes[node].machine.blockSent(block, to: key, now: now), at: node) }
+    }
+
+    mutating func setHoldsSends(_ node: Int, _ holds: Bool) { nodes[node].holdsSends = holds }
 
     /// Runs `body` on a node's state machine (for controls the tests exercise).
     mutating func mutateMachine(_ node: Int, _ body: (inout TorrentStateMachine) -> [TorrentAction]) -> [TorrentAction] {
@@ -187,8 +218,22 @@ struct MemorySwarm {
             results = nodes[index].machine.connectionEstablished(key, now: now)
         case .send(let key, var bytes):
             guard let remote = links[End(node: index, key: key)] else { break }
-            let answers = nodes[remote.node].machine.received(&bytes, from: remote.key, now: now)
-            pending += answers.map { (remote.node, $0) }
+            var parts: [ByteBuffer] = []
+            if var random = cutSends {
+                while bytes.readableBytes > 0 {
+                    let length =
+                        random.next() % 4 == 0
+                        ? min(13, bytes.readableBytes) : Int(random.next() % UInt64(bytes.readableBytes)) + 1
+                    parts.append(bytes.readSlice(length: length)!)
+                }
+                cutSends = random
+            } else {
+                parts = [bytes]
+            }
+            for var part in parts {
+                let answers = nodes[remote.node].machine.received(&part, from: remote.key, now: now)
+                pending += answers.map { (remote.node, $0) }
+            }
         case .close(let key):
             guard let remote = links.removeValue(forKey: End(node: index, key: key)) else { break }
             links[remote] = nil
@@ -200,7 +245,15 @@ struct MemorySwarm {
             let start = block.piece * content.geometry.pieceLength + block.offset
             nodes[index].data.replaceSubrange(start..<(start + bytes.count), with: bytes)
             results = nodes[index].machine.blockWritten(block, now: now)
+        case .notifySent(let key, let block):
+            // Sends reach the peer at once here: the block is out.
+            if nodes[index].holdsSends {
+                nodes[index].unconfirmed.append((key, block))
+            } else {
+                results = nodes[index].machine.blockSent(block, to: key, now: now)
+            }
         case .read(let key, let block):
+            nodes[index].reads.append(block)
             if nodes[index].mute { break }
             let start = block.piece * content.geometry.pieceLength + block.offset
             let buffer = ByteBuffer(bytes: nodes[index].data[start..<(start + block.length)])

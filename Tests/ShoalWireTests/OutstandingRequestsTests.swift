@@ -31,14 +31,14 @@ struct OutstandingRequestsTests {
     @Test func matchesAPlainArrayThroughRandomUse() {
         var random = SplitMix64(seed: 5)
         var queue = OutstandingRequests()
-        var model: [(block: BlockRequest, cancelled: Bool)] = []
+        var model: [(block: BlockRequest, cancelledAt: Instant?)] = []
         var next = 0
         for step in 0..<20_000 {
             let now = Instant(nanoseconds: Int64(step))
             switch random.next() % 4 {
             case 0 where model.count < 250, 1 where model.count < 250:
                 queue.append(.init(block: block(next), sentAt: now))
-                model.append((block(next), false))
+                model.append((block(next), nil))
                 next += 1
             case 2 where !model.isEmpty:
                 // Mostly the oldest (answers come in order), sometimes any.
@@ -49,18 +49,38 @@ struct OutstandingRequestsTests {
             case 3 where !model.isEmpty:
                 let index = Int(random.next() % UInt64(model.count))
                 let cancelled = queue.cancel(model[index].block, now: now)
-                #expect(cancelled == !model[index].cancelled)
-                model[index].cancelled = true
+                #expect(cancelled == (model[index].cancelledAt == nil))
+                if model[index].cancelledAt == nil { model[index].cancelledAt = now }
             default:
                 break
             }
             if step % 97 == 0 {
                 let same = queue.entries.map(\.block) == model.map(\.block)
                 #expect(same, "order at step \(step)")
-                #expect(queue.liveCount == model.filter { !$0.cancelled }.count)
+                #expect(queue.liveCount == model.filter { $0.cancelledAt == nil }.count)
+                // A lower bound of the earliest cancellation, nil when none is left.
+                if let earliest = model.compactMap(\.cancelledAt).min() {
+                    #expect(queue.earliestCancellation.map { $0 <= earliest } == true, "step \(step)")
+                } else {
+                    #expect(queue.earliestCancellation == nil, "step \(step)")
+                }
             }
         }
         #expect(queue.count == model.count)
-        #expect(queue.live == model.filter { !$0.cancelled }.map(\.block))
+        #expect(queue.live == model.filter { $0.cancelledAt == nil }.map(\.block))
+    }
+
+    @Test func removingExpiredCancellationsMakesTheEarliestExact() {
+        var queue = OutstandingRequests()
+        for index in 0..<4 { queue.append(.init(block: block(index), sentAt: .zero)) }
+        _ = queue.cancel(block(1), now: .seconds(5))
+        _ = queue.cancel(block(2), now: .seconds(9))
+        _ = queue.cancel(block(3), now: .seconds(7))
+        #expect(queue.earliestCancellation == .seconds(5))
+        queue.removeAll { $0.cancelledAt.map { $0 < .seconds(6) } ?? false }
+        #expect(queue.earliestCancellation == .seconds(7))
+        queue.remove(block(3))
+        queue.remove(block(2))
+        #expect(queue.earliestCancellation == nil, "no cancelled entry left")
     }
 }

@@ -282,7 +282,7 @@ struct PeerConnectionStateMachineTests {
     }
 
     @Test func announceHaveSendsOnlyNewPieces() {
-        var machine = Self.connected()
+        var machine = Self.connected(first: .haveNone)
         let announced = machine.announceHave(piece: 5, now: WireFixtures.at(1))
         #expect(announced == [.send(.have(piece: 5))])
         let announced2 = machine.announceHave(piece: 5, now: WireFixtures.at(1))
@@ -290,6 +290,28 @@ struct PeerConnectionStateMachineTests {
         let announced3 = machine.announceHave(piece: 99, now: WireFixtures.at(1))
         #expect(announced3.isEmpty)
         #expect(machine.ourPieces?.setIndices == [0, 2, 4, 5])
+    }
+
+    @Test func aPeerThatHasThePieceIsNotToldUnlessRedundantHavesAreOn() {
+        // The peer has pieces 1 and 5 of 10.
+        let field = ByteBuffer(bytes: [0b0100_0100, 0])
+        var machine = Self.connected(first: .bitfield(field))
+        let toldOfNew = machine.announceHave(piece: 6, now: WireFixtures.at(1))
+        #expect(toldOfNew == [.send(.have(piece: 6))])
+        let toldOfOwn = machine.announceHave(piece: 5, now: WireFixtures.at(1))
+        #expect(toldOfOwn.isEmpty)
+        #expect(machine.ourPieces?[5] == true, "recorded all the same")
+
+        var configuration = Self.configuration()
+        configuration.sendsRedundantHaves = true
+        var redundant = Machine(configuration: configuration, ourPieces: Self.somePieces, now: WireFixtures.at(0))
+        _ = redundant.start(now: WireFixtures.at(0))
+        _ = redundant.receivedHandshake(
+            Handshake(reserved: Self.allBits, infoHash: WireFixtures.infoHash, peerID: WireFixtures.theirID),
+            now: WireFixtures.at(0))
+        _ = redundant.received(.bitfield(field), now: WireFixtures.at(0))
+        let told = redundant.announceHave(piece: 5, now: WireFixtures.at(1))
+        #expect(told == [.send(.have(piece: 5))])
     }
 
     // MARK: Our requests

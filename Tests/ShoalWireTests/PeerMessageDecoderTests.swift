@@ -104,6 +104,41 @@ struct PeerMessageDecoderTests {
         #expect(blockBase == inputBase + 13, "the block shares the input's storage")
     }
 
+    @Test func aBlockAfterItsHeadInAnotherBufferIsSlicedNotCopied() throws {
+        let data = ByteBuffer(bytes: (0..<16384).map { UInt8(truncatingIfNeeded: $0) })
+        let whole = encodeAll([.piece(piece: 7, offset: 16384, block: data), .have(piece: 2)])
+        let head = ByteBuffer(bytes: whole[0..<PeerMessageDecoder.pieceHeadLength])
+        var body = ByteBuffer(bytes: whole[PeerMessageDecoder.pieceHeadLength...])
+        #expect(PeerMessageDecoder.blockLength(afterPieceHead: head) == 16384)
+        var decoder = PeerMessageDecoder()
+        let bodyBase = body.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        guard case .piece(7, 16384, let block) = try decoder.nextPiece(head: head, body: &body) else {
+            Issue.record("not the piece")
+            return
+        }
+        #expect(block == data)
+        #expect(block.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == bodyBase)
+        #expect(decoder.bytesConsumed == 13 + 16384)
+        #expect(try decoder.next(from: &body) == .have(piece: 2), "the rest decodes as usual")
+    }
+
+    @Test func aSplitPieceHeadIsCheckedAndNeedsItsWholeBlock() throws {
+        let whole = encodeAll([.piece(piece: 1, offset: 0, block: ByteBuffer(repeating: 1, count: 100))])
+        let head = ByteBuffer(bytes: whole[0..<13])
+        var decoder = PeerMessageDecoder()
+        var short = ByteBuffer(bytes: whole[13..<50])
+        #expect(try decoder.nextPiece(head: head, body: &short) == nil)
+        #expect(short.readableBytes == 37 && decoder.bytesConsumed == 0, "nothing consumed")
+        // Not a piece head: a have and a 12-byte start of a request.
+        #expect(PeerMessageDecoder.blockLength(afterPieceHead: ByteBuffer(bytes: encodeAll([.have(piece: 1)]))) == nil)
+        #expect(PeerMessageDecoder.blockLength(afterPieceHead: ByteBuffer(bytes: whole[0..<12])) == nil)
+        // A head declaring a block over 16 KiB is refused as from the whole message.
+        var long = ByteBuffer(bytes: [0, 0, 0x40, 0x0A, 7, 0, 0, 0, 1, 0, 0, 0, 0])
+        let longHead = long.readSlice(length: 13)!
+        var body = ByteBuffer(repeating: 0, count: 16385)
+        #expect(throws: WireError.self) { try decoder.nextPiece(head: longHead, body: &body) }
+    }
+
     @Test func unknownIdsDecodeToAValueToIgnore() throws {
         let messages = try decodeAll([0, 0, 0, 3, 42, 1, 2, 0, 0, 0, 1, 1], chunk: 12)
         #expect(messages == [.unknown(id: 42, payload: ByteBuffer(bytes: [1, 2])), .unchoke])

@@ -213,8 +213,10 @@ struct ClientRun: Sendable {
     var process: BackgroundProcess?
     var role: Role?
     var port: Int?
+    /// The address it listens on (127.0.0.1, or its own in a test network namespace).
+    var host = "127.0.0.1"
 
-    var peerAddress: PeerAddress? { port.map(PeerAddress.loopback) }
+    var peerAddress: PeerAddress? { port.map { PeerAddress(host: host, port: $0) } }
 
     /// "aria2 seed on 127.0.0.1:PORT" and the process's logs.
     func describe(_ kind: RealClientKind, extra: String = "") -> String {

@@ -37,13 +37,17 @@ enum RealClientHarness {
         func content(in directory: URL) -> URL { directory.appendingPathComponent(name) }
     }
 
-    /// Writes `tree` into DIRECTORY/seed-data/NAME and makes DIRECTORY/NAME.torrent with `shoal create`.
-    static func makeFixture(_ tree: FileTree = tree, name: String = "tree", in directory: URL) async throws -> Fixture {
+    /// Writes `tree` into DIRECTORY/seed-data/NAME and makes DIRECTORY/NAME.torrent with `shoal create`
+    /// (announcing to `trackers`, each a tier of its own).
+    static func makeFixture(
+        _ tree: FileTree = tree, name: String = "tree", trackers: [String] = [], in directory: URL
+    ) async throws -> Fixture {
         let seedData = directory.appendingPathComponent("seed-data", isDirectory: true)
         try tree.write(to: seedData.appendingPathComponent(name))
         let torrent = directory.appendingPathComponent("\(name).torrent")
         try await Interop.shoalCreate(
-            seedData.appendingPathComponent(name), output: torrent, ["--piece-length", "32768"])
+            seedData.appendingPathComponent(name), output: torrent,
+            ["--piece-length", "32768"] + trackers.flatMap { ["--tracker", $0] })
         return Fixture(torrent: torrent, name: name, seedData: seedData, totalSize: tree.totalSize)
     }
 

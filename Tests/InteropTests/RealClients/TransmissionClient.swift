@@ -24,10 +24,18 @@ final class TransmissionClient: RealClient {
         var torrentID: Int?
     }
 
-    init(workDirectory: URL, lifetime: Duration = .seconds(300)) {
+    /// Where it runs: nil on 127.0.0.1; else on a host of a test network (a namespace with an address of
+    /// its own, where it accepts peers that a tracker gives it).
+    let network: TestNetwork.Host?
+
+    init(workDirectory: URL, lifetime: Duration = .seconds(300), network: TestNetwork.Host? = nil) {
         self.workDirectory = workDirectory
         self.lifetime = lifetime
+        self.network = network
     }
+
+    /// The address it listens and answers RPC on.
+    var host: String { network?.address ?? "127.0.0.1" }
 
     deinit { stop() }
 
@@ -100,9 +108,10 @@ final class TransmissionClient: RealClient {
         let settings: [String: JSONValue] = [
             "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
             "port-forwarding-enabled": false, "peer-port": .number(port), "peer-port-random-on-start": false,
-            "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
-            "rpc-enabled": true, "rpc-bind-address": "127.0.0.1", "rpc-port": .number(rpcPort),
-            "rpc-whitelist": "127.0.0.1", "rpc-whitelist-enabled": true, "rpc-host-whitelist-enabled": false,
+            "bind-address-ipv4": .string(host), "bind-address-ipv6": "::1",
+            "rpc-enabled": true, "rpc-bind-address": .string(host), "rpc-port": .number(rpcPort),
+            "rpc-whitelist": .string(network.map { "127.0.0.1,\($0.hostAddress)" } ?? "127.0.0.1"),
+            "rpc-whitelist-enabled": true, "rpc-host-whitelist-enabled": false,
             "rpc-authentication-required": false,
             "download-dir": .string(workDirectory.appendingPathComponent("transmission-downloads").path),
             "incomplete-dir-enabled": false, "encryption": .number(0),
@@ -113,17 +122,21 @@ final class TransmissionClient: RealClient {
             "trash-original-torrent-files": false, "rename-partial-files": false, "message-level": .number(2),
         ]
         try Data(JSONValue.object(settings).json.utf8).write(to: configuration.appendingPathComponent("settings.json"))
-        let process = try BackgroundProcess(
-            name: "transmission \(role.rawValue)", executable: "transmission-daemon",
+        var command = (
+            executable: "transmission-daemon",
             arguments: [
                 "--foreground", "--config-dir", configuration.path,
                 "--logfile", workDirectory.appendingPathComponent("transmission.log").path,
-            ],
+            ])
+        if let network { command = network.command([command.executable] + command.arguments) }
+        let process = try BackgroundProcess(
+            name: "transmission \(role.rawValue)", executable: command.executable, arguments: command.arguments,
             logDirectory: workDirectory, lifetime: lifetime)
         run.withLock {
             $0.common.process = process
             $0.common.role = role
             $0.common.port = port
+            $0.common.host = host
             $0.rpcPort = rpcPort
         }
         let session = try await poll("Transmission's RPC", timeout: .seconds(15), context: { self.description }) {
@@ -191,7 +204,7 @@ final class TransmissionClient: RealClient {
     @discardableResult
     private func call(_ method: String, arguments: String) async throws -> Data {
         guard let rpcPort = run.withLock({ $0.rpcPort }) else { throw RealClientError("Transmission was not started") }
-        let url = "http://127.0.0.1:\(rpcPort)/transmission/rpc"
+        let url = "http://\(host):\(rpcPort)/transmission/rpc"
         let body = #"{"method":"\#(method)","arguments":\#(arguments)}"#
         for _ in 0..<3 {
             let sessionID = run.withLock { $0.sessionID }

@@ -1,0 +1,34 @@
+/// The `event` of an announce (BEP 3): the first announce says `started`, the one when the download
+/// completes `completed`, the last one `stopped`; regular announces say nothing.
+public enum AnnounceEvent: UInt32, Hashable, Sendable, CustomStringConvertible {
+    // The raw values are BEP 15's numbers.
+    case none = 0
+    case completed = 1
+    case started = 2
+    case stopped = 3
+
+    /// The value of HTTP's `event` parameter; nil for `none` (the parameter is left out).
+    public var httpName: String? {
+        switch self {
+        case .none: nil
+        case .completed: "completed"
+        case .started: "started"
+        case .stopped: "stopped"
+        }
+    }
+
+    /// From HTTP's `event` parameter; an empty or unknown value (BEP 21's `paused`, say) is `none`.
+    public init<Bytes: Collection<UInt8>>(httpValue: Bytes) {
+        if httpValue.elementsEqual("started".utf8) {
+            self = .started
+        } else if httpValue.elementsEqual("completed".utf8) {
+            self = .completed
+        } else if httpValue.elementsEqual("stopped".utf8) {
+            self = .stopped
+        } else {
+            self = .none
+        }
+    }
+
+    public var description: String { httpName ?? "none" }
+}
