@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ShoalWire", targets: ["ShoalWire"]),
         .library(name: "ShoalSwarm", targets: ["ShoalSwarm"]),
         .library(name: "ShoalNIO", targets: ["ShoalNIO"]),
+        .library(name: "ShoalDHT", targets: ["ShoalDHT"]),
         .library(name: "ShoalSim", targets: ["ShoalSim"]),
         .library(name: "ShoalLab", targets: ["ShoalLab"]),
         .library(name: "ShoalProcess", targets: ["ShoalProcess"]),
@@ -81,9 +82,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ShoalDHT",
+            dependencies: [
+                "ShoalBencode", "ShoalCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ShoalNIO",
             dependencies: [
-                "ShoalCore", "ShoalStorage", "ShoalSwarm", "ShoalWire",
+                "ShoalCore", "ShoalDHT", "ShoalStorage", "ShoalSwarm", "ShoalWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -92,7 +103,7 @@ let package = Package(
         .target(
             name: "ShoalSim",
             dependencies: [
-                "ShoalCore", "ShoalSwarm", "ShoalWire",
+                "ShoalCore", "ShoalDHT", "ShoalSwarm", "ShoalWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -131,7 +142,7 @@ let package = Package(
         .target(
             name: "ShoalFuzzChecks",
             dependencies: [
-                "ShoalBencode", "ShoalCore", "ShoalWire", "ShoalSwarm", "ShoalTracker",
+                "ShoalBencode", "ShoalCore", "ShoalWire", "ShoalSwarm", "ShoalDHT", "ShoalTracker",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -140,6 +151,7 @@ let package = Package(
         .executableTarget(name: "fuzz-metainfo", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/metainfo", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-magnet", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/magnet", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-wire", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/wire", swiftSettings: strictSettings),
+        .executableTarget(name: "fuzz-krpc", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/krpc", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-tracker-http", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-http", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-tracker-udp", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-udp", swiftSettings: strictSettings),
         .executableTarget(name: "fuzz-tracker-state", dependencies: ["ShoalFuzzChecks"], path: "Fuzz/tracker-state", swiftSettings: strictSettings),
@@ -161,10 +173,12 @@ let package = Package(
             dependencies: [
                 "ShoalBencode",
                 "ShoalCore",
+                "ShoalDHT",
                 "ShoalStorage",
                 "ShoalSwarm",
                 "ShoalWire",
                 "ShoalNIO",
+                "ShoalSim",
                 "ShoalLab",
                 "ShoalTracker",
                 "ShoalTrackerNIO",
@@ -209,6 +223,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "ShoalDHTTests",
+            dependencies: ["ShoalDHT", "ShoalCore", "ShoalBencode", "ShoalFuzzChecks", "ShoalTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "ShoalFuzzChecksTests",
             dependencies: ["ShoalFuzzChecks"],
             swiftSettings: strictSettings
@@ -221,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "ShoalNIOTests",
             dependencies: [
-                "ShoalNIO", "ShoalSwarm", "ShoalStorage", "ShoalWire", "ShoalCore", "ShoalTestSupport",
+                "ShoalNIO", "ShoalDHT", "ShoalSwarm", "ShoalStorage", "ShoalWire", "ShoalCore", "ShoalTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -230,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "ShoalSimTests",
             dependencies: [
-                "ShoalSim", "ShoalSwarm", "ShoalWire", "ShoalCore", "ShoalTestSupport",
+                "ShoalSim", "ShoalDHT", "ShoalSwarm", "ShoalWire", "ShoalCore", "ShoalTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

@@ -54,6 +54,10 @@ public enum FuzzChecks {
         wireMessages(bytes)
     }
 
+    /// KRPC (DHT) datagrams: see ``krpcMessages`` (FuzzChecks+KRPC.swift).
+    public static func krpc(_ bytes: [UInt8]) {
+        krpcMessages(bytes)
+    }
     /// HTTP tracker answers, queries and URLs: see ``trackerHTTPCheck``.
     public static func trackerHTTP(_ bytes: [UInt8]) { trackerHTTPCheck(bytes) }
     /// BEP 15 packets and the UDP server: see ``trackerUDPCheck``.
@@ -68,6 +72,7 @@ public enum FuzzChecks {
         case "metainfo": metainfo
         case "magnet": magnet
         case "wire": wire
+        case "krpc": krpc
         case "tracker-http": trackerHTTP
         case "tracker-udp": trackerUDP
         case "tracker-state": trackerState

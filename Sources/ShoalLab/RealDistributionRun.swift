@@ -224,6 +224,8 @@ public struct RealDistributionRun: Sendable, Hashable {
     private func leecherArguments(_ index: Int, torrent: String, ports: [Int]) -> [String] {
         var arguments = ["get", torrent, "-o", downloadDirectory(index), "--port", "\(ports[index + 1])"]
         arguments += ["--peer", "127.0.0.1:\(ports[0])"]
+        // Client-server: every leecher talks to the server alone, so no peer exchange (it would introduce them).
+        if mode == .clientServer { arguments.append("--no-pex") }
         if mode == .peerToPeer {
             for other in 0..<leechers where other != index {
                 arguments += ["--peer", "127.0.0.1:\(ports[other + 1])"]

@@ -47,7 +47,10 @@ public final class PeerSources: Sendable {
         }
         guard first else { return }
         for source in sources {
-            guard source.allowedForPrivateTorrents || !state.withLock({ $0.isPrivate }) else { continue }
+            guard source.allowedForPrivateTorrents || !state.withLock({ $0.isPrivate }) else {
+                warn("\(source.name): not used, the torrent is private (BEP 27)")
+                continue
+            }
             do {
                 try await source.start(infoHash: infoHash, port: port) { [weak self] addresses, kind in
                     self?.deliver(addresses, source: kind)

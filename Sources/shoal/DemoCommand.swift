@@ -16,6 +16,10 @@ struct DemoCommand: AsyncParsableCommand {
             (--seed-upload) so that the leechers must trade pieces among themselves, as in a real swarm. \
             When all are done, every byte is compared with the seed's, a report tells who uploaded to whom, \
             and the temporary directory is removed.
+
+            With --trackerless there is no tracker: three DHT nodes on 127.0.0.1 make a small DHT, the seed \
+            announces the torrent there, and each leecher starts from a bare magnet link (the info-hash and \
+            a name), finds the seed through the DHT, fetches the torrent's metadata from it and downloads.
             """)
 
     @Option(help: "How many leechers (1 to 32).")
@@ -35,6 +39,9 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(help: "Give up after this many seconds.")
     var timeout: Int = 300
+
+    @Flag(help: "No tracker: a loopback DHT, and leechers that start from a bare magnet link.")
+    var trackerless = false
 
     func validate() throws {
         guard (1...32).contains(leechers) else { throw ValidationError("--leechers must be between 1 and 32") }
@@ -59,9 +66,10 @@ struct DemoCommand: AsyncParsableCommand {
         }
         defer { if directory == nil { try? FileManager.default.removeItem(atPath: work) } }
 
-        let swarm = LocalSwarm(
+        var swarm = LocalSwarm(
             work: work, leechers: leechers, size: size.bytes, pieceLength: pieceLength,
             seedUpload: seedUpload.bytes > 0 ? seedUpload.bytes : nil, timeout: Double(timeout))
+        swarm.trackerless = trackerless
         let result = try await swarm.run()
         Terminal.line("")
         for line in DemoReport(result: result).lines { Terminal.line(line) }

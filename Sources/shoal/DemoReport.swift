@@ -22,6 +22,12 @@ struct DemoReport {
                     + "(\(Terminal.size(Int64(rate)))/s), \(check)")
         }
 
+        if let link = result.magnetLink {
+            lines.append(
+                "  No tracker: they started from \(link), found the seed in a DHT of \(result.dhtNodes.count) nodes "
+                    + "(\(result.dhtNodes.joined(separator: ", "))) and had the metadata from it after "
+                    + "\(result.metadataTimes.map { Terminal.fixed($0, 2) }.joined(separator: ", ")) s.")
+        }
         if let counts = result.trackerCounts {
             lines.append(
                 "  The tracker (\(result.trackerURLs.joined(separator: ", "))) introduced them: at the end it counted "

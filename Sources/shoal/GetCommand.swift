@@ -28,6 +28,18 @@ struct PeerOptions: ParsableArguments {
     @Flag(help: "Local service discovery (BEP 14): announce on the LAN's multicast groups and dial the peers heard there (off by default; never for a private torrent).")
     var lsd = false
 
+    @Flag(name: .customLong("no-pex"), help: "No peer exchange (BEP 11): neither tell peers of others nor dial the peers they tell of.")
+    var noPEX = false
+
+    @Flag(help: "Find and announce peers in the DHT (BEP 5), joining through the public routers unless --dht-bootstrap is given.")
+    var dht = false
+
+    @Option(name: .customLong("dht-bootstrap"), help: "A DHT node to join through, HOST:PORT (implies --dht); repeat for more.")
+    var dhtBootstrap: [String] = []
+
+    @Flag(name: .customLong("no-dht"), help: "Do not use the DHT (the default for now).")
+    var noDHT = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         for text in peers where PeerAddress(text) == nil {
@@ -36,6 +48,10 @@ struct PeerOptions: ParsableArguments {
         for text in trackers {
             do { _ = try TrackerURL(parsing: text) } catch { throw ValidationError("--tracker \(text): \(error)") }
         }
+        for text in dhtBootstrap where DHTSession.split(text) == nil {
+            throw ValidationError("--dht-bootstrap \(text): not HOST:PORT (an IPv6 address goes in brackets: [::1]:6881)")
+        }
+        if noDHT && (dht || !dhtBootstrap.isEmpty) { throw ValidationError("--no-dht excludes --dht and --dht-bootstrap") }
     }
 
     var swarmOptions: SwarmRun.Options {
@@ -46,16 +62,19 @@ struct PeerOptions: ParsableArguments {
         options.maxUpload = maxUpload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
         options.maxDownload = maxDownload.flatMap { $0.bytes > 0 ? $0.bytes : nil }
         options.forceCheck = check
+        options.peerExchange = !noPEX
+        var sources: [any PeerSource] = []
         if lsd {
             var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Terminal.now().bitPattern))
             do {
-                let service = try LocalDiscoveryService(
-                    cookie: LocalDiscovery.cookie(using: &random), warn: { Terminal.printError($0) })
-                options.peerSources = PeerSources([service]) { Terminal.printError($0) }
+                sources.append(
+                    try LocalDiscoveryService(cookie: LocalDiscovery.cookie(using: &random), warn: { Terminal.printError($0) }))
             } catch {
                 Terminal.printError("local service discovery is off: \(error)")
             }
         }
+        if !noDHT && (dht || !dhtBootstrap.isEmpty) { sources.append(DHTPeerSource(bootstrap: dhtBootstrap)) }
+        if !sources.isEmpty { options.peerSources = PeerSources(sources) { Terminal.printError($0) } }
         return options
     }
 }

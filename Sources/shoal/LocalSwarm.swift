@@ -1,17 +1,22 @@
 import NIOCore
 import NIOPosix
 import ShoalCore
+import ShoalDHT
 import ShoalNIO
 import ShoalStorage
 import ShoalSwarm
 import ShoalTracker
 import ShoalTrackerNIO
+import ShoalWire
 import Synchronization
 import SystemPackage
 
 /// `shoal demo`'s swarm: a tracker and, in this process, a seed and leechers, each a real ``RunningTorrent`` on
 /// its own loopback port and folder, sharing one event loop group and one disk thread pool. The peers know
-/// only the tracker (the torrent's `announce-list`, UDP and HTTP): they find each other through it.
+/// only the tracker (the torrent's `announce-list`, UDP and HTTP): they find each other through it (and then
+/// through peer exchange). Trackerless, the peers know only a small DHT of three nodes on loopback: the seed
+/// announces the torrent there, and each leecher starts from a bare magnet link (`xt` and `dn`), finds the
+/// seed through the DHT, fetches the info dictionary from it (BEP 9), checks it and downloads.
 struct LocalSwarm {
     let work: String
     let leechers: Int
@@ -19,6 +24,8 @@ struct LocalSwarm {
     let pieceLength: Int?
     let seedUpload: Int64?
     let timeout: Double
+    /// No tracker: a small DHT on loopback, and leechers that start from a bare magnet link.
+    var trackerless = false
 
     /// What the demo saw, for the report.
     struct Result {
@@ -35,9 +42,14 @@ struct LocalSwarm {
         var statistics: [TorrentStatistics]
         /// Per leecher: nil when every byte equals the seed's, else what differs.
         var mismatches: [String?]
-        /// The tracker's URLs and what it counted at the end.
+        /// The tracker's URLs and what it counted at the end (none trackerless).
         var trackerURLs: [String]
         var trackerCounts: ScrapeCounts?
+        /// Trackerless: the DHT's nodes, the magnet link the leechers started from, and seconds from their
+        /// start until each had the metadata.
+        var dhtNodes: [String] = []
+        var magnetLink: String?
+        var metadataTimes: [Double] = []
 
         var allIntact: Bool { mismatches.allSatisfy { $0 == nil } }
     }
@@ -47,20 +59,30 @@ struct LocalSwarm {
         let seedDirectory = work + "/seed"
         let sample = try SampleContent.write(into: seedDirectory, totalSize: size, seed: 2026)
         var generator = SystemRandomNumberGenerator()
-        let tracker: TrackerServer
-        do {
-            tracker = try await TrackerServer.start(
-                configuration: .init(
-                    httpPort: 0, udpPort: 0, bindAddresses: ["127.0.0.1"],
-                    registry: .init(interval: Self.trackerInterval, seed: generator.next())))
-        } catch {
-            throw Terminal.fail("cannot start the tracker on 127.0.0.1: \(error)")
+        var tracker: TrackerServer?
+        var trackerURLs: [String] = []
+        var dht: [DHTSession] = []
+        var dhtNodes: [String] = []
+        if trackerless {
+            dht = try await Self.startLoopbackDHT(nodes: 3)
+            for session in dht { dhtNodes.append("127.0.0.1:\(await session.runtime.status().ports[.ipv4] ?? 0)") }
+            Terminal.line("DHT of \(dht.count) nodes on \(dhtNodes.joined(separator: ", ")), no tracker: the peers know only the DHT")
+        } else {
+            do {
+                let server = try await TrackerServer.start(
+                    configuration: .init(
+                        httpPort: 0, udpPort: 0, bindAddresses: ["127.0.0.1"],
+                        registry: .init(interval: Self.trackerInterval, seed: generator.next())))
+                tracker = server
+                trackerURLs = [
+                    "udp://127.0.0.1:\(server.udpAddresses.first?.port ?? 0)/announce",
+                    "http://127.0.0.1:\(server.httpAddresses.first?.port ?? 0)/announce",
+                ]
+            } catch {
+                throw Terminal.fail("cannot start the tracker on 127.0.0.1: \(error)")
+            }
+            Terminal.line("Tracker on \(trackerURLs.joined(separator: " and ")): the peers know only it")
         }
-        let trackerURLs = [
-            "udp://127.0.0.1:\(tracker.udpAddresses.first?.port ?? 0)/announce",
-            "http://127.0.0.1:\(tracker.httpAddresses.first?.port ?? 0)/announce",
-        ]
-        Terminal.line("Tracker on \(trackerURLs.joined(separator: " and ")): the peers know only it")
         var options = TorrentCreator.Options()
         options.pieceLength = pieceLength
         options.comment = "made by shoal demo"
@@ -80,61 +102,101 @@ struct LocalSwarm {
         var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Terminal.now().bitPattern))
         let outcomes = Outcomes()
 
-        var names = ["seed"]
-        var peerIDs: [PeerID] = []
-        var nodes: [RunningTorrent] = []
-        var announcers: [SwarmTrackers] = []
+        let names = ["seed"] + (1...leechers).map { "leecher-\($0)" }
+        // By node index (0 the seed): trackerless leechers start in the order their metadata arrives.
+        var peerIDByIndex: [Int: PeerID] = [:]
+        var nodeByIndex: [Int: RunningTorrent] = [:]
+        var announcerByIndex: [Int: SwarmTrackers] = [:]
+        var sources: [PeerSources] = []
+        var metadataTimes: [Double] = []
+        let link = MagnetLink(infoHashes: [.v1(infoHash)], displayName: metainfo.info.name)
         let start = Terminal.now()
-        do {
-            for index in 0...leechers {
-                let isSeed = index == 0
-                if !isSeed { names.append("leecher-\(index)") }
-                let peerID = PeerID.shoal(using: &random)
-                peerIDs.append(peerID)
-                let configuration = TorrentStateMachine.Configuration(
-                    infoHash: infoHash, peerID: peerID, geometry: layout.geometry,
-                    pieceHashes: metainfo.info.pieceHashes, uploadRateLimit: isSeed ? seedUpload : nil,
-                    seed: random.next())
-                let machine = TorrentStateMachine(configuration: configuration, have: Bitfield(count: pieceCount, allSet: isSeed))
-                let storage = PieceStorage(layout: layout, directory: isSeed ? seedDirectory : work + "/\(names[index])")
-                if !isSeed { try storage.createEmptyFiles() }
-                let name = names[index]
-                let node = try await RunningTorrent.start(
-                    machine: machine, storage: storage, group: group, threadPool: pool, host: "127.0.0.1", port: 0,
-                    peers: []
-                ) { report in
-                    switch report {
-                    case .completed:
-                        outcomes.finishedAt.withLock { $0[index] = Terminal.now() - start }
-                        outcomes.completed.withLock { _ = $0.insert(index) }
-                    case .failed(let error): outcomes.failure.withLock { $0 = "\(name): \(error)" }
-                    case .verified, .peerCount: break
-                    }
+        func startNode(_ index: Int, port: Int, peers: [PeerAddress]) async throws -> RunningTorrent {
+            let isSeed = index == 0
+            let peerID = PeerID.shoal(using: &random)
+            peerIDByIndex[index] = peerID
+            let configuration = TorrentStateMachine.Configuration(
+                infoHash: infoHash, peerID: peerID, geometry: layout.geometry,
+                pieceHashes: metainfo.info.pieceHashes, uploadRateLimit: isSeed ? seedUpload : nil,
+                seed: random.next(), infoBytes: metainfo.infoBytes, peerExchange: true,
+                clientName: ExtensionHandshake.shoalClientName)
+            let machine = TorrentStateMachine(configuration: configuration, have: Bitfield(count: pieceCount, allSet: isSeed))
+            let storage = PieceStorage(layout: layout, directory: isSeed ? seedDirectory : work + "/\(names[index])")
+            if !isSeed { try storage.createEmptyFiles() }
+            let name = names[index]
+            let node = try await RunningTorrent.start(
+                machine: machine, storage: storage, group: group, threadPool: pool, host: "127.0.0.1", port: port,
+                peers: peers
+            ) { report in
+                switch report {
+                case .completed:
+                    outcomes.finishedAt.withLock { $0[index] = Terminal.now() - start }
+                    outcomes.completed.withLock { _ = $0.insert(index) }
+                case .failed(let error): outcomes.failure.withLock { $0 = "\(name): \(error)" }
+                case .verified, .peerCount: break
                 }
-                nodes.append(node)
-                // Only failures and warnings from the trackers are worth a line here.
-                let announcer = SwarmTrackers.start(
-                    tiers: metainfo.trackers, infoHash: infoHash, peerID: peerID, torrent: node, geometry: layout.geometry,
-                    group: group, threadPool: pool, totals: .init(left: isSeed ? 0 : layout.totalLength), seed: random.next(),
-                    say: { line in if !line.contains(" peer") { Terminal.line("\(name): \(line)") } })
-                if let announcer { announcers.append(announcer) }
             }
-            Terminal.line(
-                "Seed on port \(nodes[0].port)"
-                    + (seedUpload.map { ", uploading at most \(Terminal.size($0))/s" } ?? "")
-                    + "; \(leechers) leechers on ports \(nodes.dropFirst().map { String($0.port) }.joined(separator: ", "))")
-            try await watch(nodes: nodes, names: names, announcers: announcers, start: start, outcomes: outcomes)
+            nodeByIndex[index] = node
+            // Only failures and warnings from the trackers are worth a line here.
+            let announcer = SwarmTrackers.start(
+                tiers: metainfo.trackers, infoHash: infoHash, peerID: peerID, torrent: node, geometry: layout.geometry,
+                group: group, threadPool: pool, totals: .init(left: isSeed ? 0 : layout.totalLength), seed: random.next(),
+                say: { line in if !line.contains(" peer") { Terminal.line("\(name): \(line)") } })
+            if let announcer { announcerByIndex[index] = announcer }
+            return node
+        }
+        do {
+            let seed = try await startNode(0, port: 0, peers: [])
+            if trackerless {
+                let seedSources = Self.dhtSources(name: "seed", nodes: dhtNodes)
+                sources.append(seedSources)
+                seedSources.route(to: seed.runtime)
+                await seedSources.start(infoHash: infoHash, port: seed.port)
+                Terminal.line(
+                    "Seed on port \(seed.port)" + (seedUpload.map { ", uploading at most \(Terminal.size($0))/s" } ?? "")
+                        + "; \(leechers) leechers start from \(link.uri)")
+                // Each leecher downloads as soon as it has the metadata (on the port its fetch listened on,
+                // where the others that met it in the DHT will dial it).
+                var times: [Int: Double] = [:]
+                try await fetchMetadata(link: link, names: names, dhtNodes: dhtNodes, start: start) { index, fetch, found, seconds in
+                    sources.append(found)
+                    guard fetch.metainfo.infoBytes == metainfo.infoBytes else {
+                        throw Terminal.fail("\(names[index]): the fetched metadata is not the seed's")
+                    }
+                    times[index] = seconds
+                    let node = try await startNode(index, port: fetch.port, peers: fetch.peers)
+                    found.route(to: node.runtime)
+                }
+                metadataTimes = (1...leechers).map { times[$0] ?? .nan }
+                Terminal.line(
+                    "Every leecher has the metadata (after \(metadataTimes.map { Terminal.fixed($0, 2) }.joined(separator: ", ")) s); "
+                        + "downloading on ports \((1...leechers).compactMap { nodeByIndex[$0].map { String($0.port) } }.joined(separator: ", "))")
+            } else {
+                for index in 1...leechers { _ = try await startNode(index, port: 0, peers: []) }
+                Terminal.line(
+                    "Seed on port \(seed.port)"
+                        + (seedUpload.map { ", uploading at most \(Terminal.size($0))/s" } ?? "")
+                        + "; \(leechers) leechers on ports \((1...leechers).compactMap { nodeByIndex[$0].map { String($0.port) } }.joined(separator: ", "))")
+            }
+            try await watch(
+                nodes: (0...leechers).compactMap { nodeByIndex[$0] }, names: names,
+                announcers: (0...leechers).compactMap { announcerByIndex[$0] }, start: start, outcomes: outcomes)
         } catch {
-            for (announcer, node) in zip(announcers, nodes) {
-                await announcer.stop(try? await node.runtime.statistics().get(), geometry: layout.geometry)
+            for (index, announcer) in announcerByIndex {
+                await announcer.stop(try? await nodeByIndex[index]?.runtime.statistics().get(), geometry: layout.geometry)
             }
-            for node in nodes { await node.stop() }
-            await tracker.stop()
+            for source in sources { await source.stop() }
+            for node in nodeByIndex.values { await node.stop() }
+            await tracker?.stop()
+            for session in dht { await session.stop() }
             try? await pool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
 
+        let nodes = (0...leechers).compactMap { nodeByIndex[$0] }
+        let peerIDs = (0...leechers).compactMap { peerIDByIndex[$0] }
+        let announcers = (0...leechers).compactMap { announcerByIndex[$0] }
         var statistics: [TorrentStatistics] = []
         for node in nodes { statistics.append(try await node.runtime.statistics().get()) }
         // Completions the watch did not pass on yet go to the trackers now; the tracker's counts are read once
@@ -143,15 +205,17 @@ struct LocalSwarm {
             announcers[index].completed(statistics[index], geometry: layout.geometry)
         }
         let patience = Terminal.now() + 2
-        while (tracker.counts(Bytes20(infoHash))?.completed ?? 0) < Int64(leechers), Terminal.now() < patience {
+        while let tracker, (tracker.counts(Bytes20(infoHash))?.completed ?? 0) < Int64(leechers), Terminal.now() < patience {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        let trackerCounts = tracker.counts(Bytes20(infoHash))
+        let trackerCounts = tracker?.counts(Bytes20(infoHash))
         for (announcer, node) in zip(announcers, nodes) {
             await announcer.stop(try? await node.runtime.statistics().get(), geometry: layout.geometry)
         }
+        for source in sources { await source.stop() }
         for node in nodes { await node.stop() }
-        await tracker.stop()
+        await tracker?.stop()
+        for session in dht { await session.stop() }
         try? await pool.shutdownGracefully()
         try? await group.shutdownGracefully()
 
@@ -163,7 +227,69 @@ struct LocalSwarm {
             torrentName: metainfo.info.name, totalLength: layout.totalLength, pieceCount: pieceCount,
             pieceLength: layout.geometry.pieceLength, seedUpload: seedUpload, names: names, peerIDs: peerIDs,
             finished: finished, statistics: statistics, mismatches: mismatches, trackerURLs: trackerURLs,
-            trackerCounts: trackerCounts)
+            trackerCounts: trackerCounts, dhtNodes: dhtNodes, magnetLink: trackerless ? link.uri : nil,
+            metadataTimes: metadataTimes)
+    }
+
+    /// Three DHT nodes on 127.0.0.1: the first starts a DHT of its own, the others join through it.
+    static func startLoopbackDHT(nodes count: Int) async throws -> [DHTSession] {
+        var sessions: [DHTSession] = []
+        do {
+            for _ in 0..<count {
+                let first = await sessions.first?.runtime.status().ports[.ipv4]
+                sessions.append(
+                    try await DHTSession.start(bootstrap: first.map { ["127.0.0.1:\($0)"] } ?? [], bind: ["127.0.0.1"], port: 0))
+            }
+        } catch {
+            for session in sessions { await session.stop() }
+            throw error
+        }
+        return sessions
+    }
+
+    /// A node's DHT peer source on loopback, looking again every 2 s while it finds no peer; its lines go to
+    /// the terminal with the node's name, except the lookups that found nothing.
+    static func dhtSources(name: String, nodes: [String]) -> PeerSources {
+        let source = DHTPeerSource(bootstrap: nodes, bind: ["127.0.0.1"], retryInterval: .seconds(2)) { line in
+            if !line.hasPrefix("DHT: 0 peers") { Terminal.line("\(name): \(line)") }
+        }
+        return PeerSources([source]) { Terminal.printError("\(name): \($0)") }
+    }
+
+    /// Every leecher's magnet phase at once: each on its own port on 127.0.0.1 with its own DHT node, finding
+    /// peers through the DHT only, fetching and checking the info dictionary (saved as NAME.torrent in its
+    /// folder). `each` hears of every fetch as it completes: the leecher's index, the fetch, its peer sources
+    /// (still running) and the seconds since `start`.
+    private func fetchMetadata(
+        link: MagnetLink, names: [String], dhtNodes: [String], start: Double,
+        each: (Int, MagnetFetch.Result, PeerSources, Double) async throws -> Void
+    ) async throws {
+        let deadline = start + timeout
+        let work = work
+        try await withThrowingTaskGroup(of: (Int, MagnetFetch.Result, PeerSources, Double).self) { group in
+            for index in 1..<names.count {
+                let name = names[index]
+                group.addTask {
+                    var options = SwarmRun.Options()
+                    options.port = 0
+                    let sources = Self.dhtSources(name: name, nodes: dhtNodes)
+                    options.peerSources = sources
+                    var fetch = MagnetFetch(link: link, directory: work + "/\(name)", options: options)
+                    fetch.listenHost = "127.0.0.1"
+                    fetch.stopsOnSignals = false
+                    fetch.deadline = deadline
+                    fetch.say = { line in if line.hasPrefix("Metadata: ") && line.contains("saved") { Terminal.line("\(name): \(line)") } }
+                    do {
+                        let result = try await fetch.run()
+                        return (index, result, sources, Terminal.now() - start)
+                    } catch {
+                        await sources.stop()
+                        throw Terminal.fail("\(name): \(error)")
+                    }
+                }
+            }
+            for try await (index, result, sources, seconds) in group { try await each(index, result, sources, seconds) }
+        }
     }
 
     /// The demo tracker's announce interval: short, so that the peers hear of each other again within a

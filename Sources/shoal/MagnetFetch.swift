@@ -18,6 +18,14 @@ struct MagnetFetch {
     let link: MagnetLink
     let directory: String
     let options: SwarmRun.Options
+    /// The address the fetch listens on (`shoal demo`: 127.0.0.1).
+    var listenHost = "::"
+    /// Where progress lines go.
+    var say: @Sendable (String) -> Void = { Terminal.line($0) }
+    /// Whether Ctrl-C and SIGTERM stop the fetch (the command's own; not for `shoal demo`'s leechers).
+    var stopsOnSignals = true
+    /// Give up (throwing) when the metadata has not arrived by then (`Terminal.now()` seconds); nil: never.
+    var deadline: Double?
 
     /// What the download starts with.
     struct Result {
@@ -78,12 +86,13 @@ struct MagnetFetch {
     func run() async throws -> Result {
         let given = options.peers + linkPeers
         if let saved = savedTorrent() {
-            Terminal.line("Metadata: using \(Self.torrentPath(directory: directory, name: saved.info.name)) saved earlier")
+            say("Metadata: using \(Self.torrentPath(directory: directory, name: saved.info.name)) saved earlier")
             return Result(metainfo: saved, peers: given, port: options.port)
         }
-        if given.isEmpty && options.peerSources == nil {
+        let trackerTiers = link.trackers.filter { !$0.isEmpty }.map { [$0] } + options.trackers.map { [$0] }
+        if given.isEmpty && options.peerSources == nil && trackerTiers.isEmpty {
             Terminal.printError(
-                "no peers to ask for the metadata: give --peer HOST:PORT (the DHT and trackers are not used yet); waiting")
+                "no peers to ask for the metadata: give --peer HOST:PORT, --tracker URL or --dht; waiting for peers that dial us")
         }
         var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Terminal.now().bitPattern))
         let machine = MagnetStateMachine(
@@ -96,13 +105,14 @@ struct MagnetFetch {
             case interrupted
         }
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
-        let signals = SwarmRun.watchSignals { _ in continuation.yield(.interrupted) }
+        let signals = stopsOnSignals ? SwarmRun.watchSignals { _ in continuation.yield(.interrupted) } : []
         defer { for source in signals { source.cancel() } }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let magnet: RunningMagnet
         do {
-            magnet = try await RunningMagnet.start(machine: machine, group: group, port: options.port, peers: given) {
-                report in
+            magnet = try await RunningMagnet.start(
+                machine: machine, group: group, host: listenHost, port: options.port, peers: given
+            ) { report in
                 if case .metadata(let bytes, let peers) = report { continuation.yield(.metadata(bytes, peers)) }
             }
         } catch {
@@ -113,8 +123,19 @@ struct MagnetFetch {
             sources.route(to: magnet.runtime)
             await sources.start(infoHash: machine.configuration.wireInfoHash, port: magnet.port)
         }
+        // The link's trackers (`tr=`) and --tracker: a leecher of unknown size (`left` 1, so that trackers count
+        // it as a leecher and give it seeds) until the metadata arrives; the download announces anew.
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let runtime = magnet.runtime
+        let trackers = SwarmTrackers.start(
+            tiers: trackerTiers, infoHash: machine.configuration.wireInfoHash, peerID: machine.configuration.peerID,
+            port: magnet.port, group: group, threadPool: pool, totals: .init(left: 1), seed: random.next(),
+            say: say
+        ) { runtime.addPeers($0, source: .tracker) }
+        var lastPeerRequest = Terminal.now()
         let name = link.displayName.map { " (\($0))" } ?? ""
-        Terminal.line("Listening on port \(magnet.port); fetching the metadata of \(link.infoHashes[0])\(name) from peers")
+        say("Listening on port \(magnet.port); fetching the metadata of \(link.infoHashes[0])\(name) from peers")
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
@@ -122,6 +143,7 @@ struct MagnetFetch {
             }
         }
         var fetched: ([UInt8], [PeerAddress])?
+        var timedOut = false
         var lastStatus = ""
         loop: for await event in events {
             switch event {
@@ -132,8 +154,16 @@ struct MagnetFetch {
                 guard let progress = try? await magnet.runtime.progress().get() else { continue }
                 let pieces = progress.pieces.map { ", \($0.received)/\($0.total) pieces" } ?? ""
                 let status = "Metadata: \(progress.connectedPeers) peers connected, \(progress.metadataPeers) with ut_metadata\(pieces)"
-                if status != lastStatus { Terminal.line(status) }
+                if progress.connectedPeers == 0, Terminal.now() - lastPeerRequest >= 10 {
+                    lastPeerRequest = Terminal.now()
+                    trackers?.announcer.requestPeers()
+                }
+                if status != lastStatus { say(status) }
                 lastStatus = status
+                if let deadline, Terminal.now() >= deadline {
+                    timedOut = true
+                    break loop
+                }
             case .interrupted:
                 break loop
             }
@@ -141,11 +171,14 @@ struct MagnetFetch {
         ticker.cancel()
         let port = magnet.port
         options.peerSources?.unroute()
+        await trackers?.stop(totals: .init(left: 1))
         await magnet.stop()
+        try? await pool.shutdownGracefully()
         try? await group.shutdownGracefully()
         guard let (bytes, peers) = fetched else {
             await options.peerSources?.stop()
-            Terminal.line("Stopped before the metadata arrived")
+            if timedOut { throw Terminal.fail("the metadata did not arrive in time") }
+            say("Stopped before the metadata arrived")
             throw ExitCode(130)
         }
         let metainfo: Metainfo
@@ -175,7 +208,7 @@ struct MagnetFetch {
         }
         do {
             try WholeFile.writeAtomically(metainfo.encoded(), to: path)
-            Terminal.line("Metadata: \(Terminal.size(Int64(metainfo.infoBytes.count))) checked; saved as \(path)")
+            say("Metadata: \(Terminal.size(Int64(metainfo.infoBytes.count))) checked; saved as \(path)")
         } catch {
             Terminal.printError("cannot save \(path): \(error)")
         }

@@ -25,6 +25,8 @@ struct SwarmRun {
         var filePriorities: [PiecePriority]?
         /// Hash everything on disk, ignoring resume data.
         var forceCheck = false
+        /// Peer exchange (BEP 11) with peers that offer it; never for a private torrent.
+        var peerExchange = true
         /// Where more peers come from (local discovery; trackers and the DHT plug in here): routed to the
         /// download once it runs, stopped when it ends.
         var peerSources: PeerSources?
@@ -128,7 +130,7 @@ struct SwarmRun {
             infoHash: v1, peerID: peerID, geometry: layout.geometry,
             pieceHashes: metainfo.info.pieceHashes, picker: picker, uploadRateLimit: options.maxUpload,
             downloadRateLimit: options.maxDownload, piecePriorities: piecePriorities, seed: random.next(),
-            infoBytes: metainfo.infoBytes, isPrivate: metainfo.info.isPrivate, peerExchange: !metainfo.info.isPrivate,
+            infoBytes: metainfo.infoBytes, isPrivate: metainfo.info.isPrivate, peerExchange: options.peerExchange && !metainfo.info.isPrivate,
             clientName: ExtensionHandshake.shoalClientName)
         let machine = TorrentStateMachine(configuration: configuration, have: have)
         let storage = PieceStorage(layout: layout, directory: directory)

@@ -14,15 +14,30 @@ final class SwarmTrackers: Sendable {
     let announcer: TrackerAnnouncer
     private let httpClient: HTTPClient
 
-    /// Starts announcing to `tiers`; nil when there is no usable tracker (unusable URLs are reported).
+    /// Starts announcing to `tiers` for a running torrent; nil when there is no usable tracker (unusable URLs
+    /// are reported).
     static func start(
         tiers: [[String]], infoHash: Digest20, peerID: PeerID, torrent: RunningTorrent, geometry: PieceGeometry,
         group: any EventLoopGroup, threadPool: NIOThreadPool, totals: TrackerClient.Totals, seed: UInt64,
         say: @escaping @Sendable (String) -> Void
     ) -> SwarmTrackers? {
+        let runtime = torrent.runtime
+        return start(
+            tiers: tiers, infoHash: infoHash, peerID: peerID, port: torrent.port, group: group, threadPool: threadPool,
+            totals: totals, seed: seed, say: say
+        ) { runtime.addPeers($0, source: .tracker) }
+    }
+
+    /// Starts announcing to `tiers` for a peer listening on `port` (the magnet phase too, before the torrent
+    /// runs), handing the peers they give to `deliver`; nil when there is no usable tracker.
+    static func start(
+        tiers: [[String]], infoHash: Digest20, peerID: PeerID, port: Int, group: any EventLoopGroup,
+        threadPool: NIOThreadPool, totals: TrackerClient.Totals, seed: UInt64, say: @escaping @Sendable (String) -> Void,
+        deliver: @escaping @Sendable ([PeerAddress]) -> Void
+    ) -> SwarmTrackers? {
         var random = SplitMix64(seed: seed)
         let configuration = TrackerClient.Configuration(
-            infoHash: Bytes20(infoHash), peerID: Bytes20(peerID), port: UInt16(clamping: torrent.port),
+            infoHash: Bytes20(infoHash), peerID: Bytes20(peerID), port: UInt16(clamping: port),
             key: UInt32(truncatingIfNeeded: random.next()), seed: random.next())
         let machine = TrackerClient.StateMachine(configuration: configuration, tiers: tiers)
         for url in machine.invalidURLs { say("Tracker \(url) cannot be used: \(Self.reason(url))") }
@@ -30,13 +45,12 @@ final class SwarmTrackers: Sendable {
         var http = HTTPClient.Configuration()
         http.timeout = .init(connect: .seconds(10), read: .seconds(30))
         let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: http)
-        let runtime = torrent.runtime
         let announcer = TrackerAnnouncer(
             machine: machine, totals: totals, group: group, httpClient: client,
             threadPool: threadPool
         ) { event in
             switch event {
-            case .peers(let peers): runtime.addPeers(peers, source: .tracker)
+            case .peers(let peers): deliver(peers)
             case .report(let report): if let line = Self.describe(report) { say(line) }
             }
         }
@@ -69,7 +83,12 @@ final class SwarmTrackers: Sendable {
 
     /// Says `stopped` (bounded by the announce core's stop timeout) and closes the HTTP client.
     func stop(_ statistics: TorrentStatistics?, geometry: PieceGeometry) async {
-        await announcer.stop(totals: statistics.map { Self.totals($0, geometry: geometry) } ?? .init(left: 0))
+        await stop(totals: statistics.map { Self.totals($0, geometry: geometry) } ?? .init(left: 0))
+    }
+
+    /// Says `stopped` with these totals and closes the HTTP client.
+    func stop(totals: TrackerClient.Totals) async {
+        await announcer.stop(totals: totals)
         try? await httpClient.shutdown()
     }
 

@@ -32,6 +32,32 @@ import Testing
         }
     }
 
+    /// `--trackerless`: no tracker; the leechers start from a bare magnet link, find the seed in a loopback DHT,
+    /// fetch the metadata from it and trade pieces among themselves.
+    @Test func aTrackerlessSwarmStartsFromAMagnetLink() async throws {
+        try await Interop.withTemporaryDirectory { directory in
+            let work = directory.appendingPathComponent("demo")
+            let outcome = try await Interop.shoal([
+                "demo", "--trackerless", "--leechers", "3", "--size", "3M", "--piece-length", "65536",
+                "--seed-upload", "2M", "--directory", work.path, "--timeout", "50",
+            ])
+            let text = outcome.stdoutText
+            #expect(outcome.succeeded, "\(outcome.summary)")
+            #expect(!text.contains("Tracker on"), "\(text)")
+            #expect(text.contains("the peers know only the DHT"), "\(text)")
+            #expect(text.contains("No tracker: they started from magnet:?xt=urn:btih:"), "\(text)")
+            #expect(text.components(separatedBy: "every byte equals the seed's").count == 4, "\(text)")
+            for leecher in 1...3 {
+                // The metadata came from a peer: each leecher saved the torrent it fetched.
+                let saved = work.appendingPathComponent("leecher-\(leecher)/Shoal Demo.torrent")
+                #expect(FileManager.default.fileExists(atPath: saved.path), "no \(saved.path)")
+            }
+            // The seed's upload is capped at 2 MiB/s for 9 MiB of downloads: the leechers must have traded.
+            let shared = text.split(separator: "\n").first { $0.contains("the leechers uploaded") }
+            #expect(shared != nil && !shared!.contains("uploaded 0 B to each other"), "\(text)")
+        }
+    }
+
     @Test func theTemporaryDirectoryIsRemoved() async throws {
         try await Interop.withTemporaryDirectory { directory in
             let outcome = try await ExternalProcess.run(

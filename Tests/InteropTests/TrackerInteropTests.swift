@@ -175,4 +175,26 @@ struct TrackerInteropTests {
             #expect(scrape.stdoutText.contains("4 completed"), "\(scrape.summary)")
         }
     }
+
+    /// A magnet link whose only source of peers is its tracker (`tr=`): the magnet phase announces to it, finds
+    /// the seed, fetches the metadata from it, and the download goes on through the same tracker.
+    @Test(arguments: ["udp", "http"])
+    func aMagnetLinkFindsItsSeedThroughItsTracker(scheme: String) async throws {
+        try await Interop.withTemporaryDirectory { directory in
+            let tracker = try await ShoalTrackerProcess.start(in: directory)
+            defer { tracker.process.stop() }
+            let fixture = try await RealClientHarness.makeFixture(trackers: [tracker.url(scheme)], in: directory)
+            let seed = try await SwarmCommand.seed(fixture, port: try LoopbackPorts.free(), in: directory)
+            defer { seed.stop() }
+            let magnet = try await Interop.shoalInfo(fixture.torrent.path).magnet
+            #expect(magnet.contains("tr=") && !magnet.contains("x.pe="), "\(magnet)")
+            let download = directory.appendingPathComponent("download", isDirectory: true)
+            let outcome = try await ExternalProcess.run(
+                try Interop.shoalBinary(), ["get", magnet, "-o", download.path, "--port", "\(try LoopbackPorts.free())"],
+                timeout: .seconds(60))
+            #expect(outcome.succeeded, "\(outcome.summary)")
+            #expect(outcome.stdoutText.contains("Metadata: "), "\(outcome.summary)")
+            try assertSameFiles(source: fixture.content(in: fixture.seedData), downloaded: fixture.content(in: download))
+        }
+    }
 }

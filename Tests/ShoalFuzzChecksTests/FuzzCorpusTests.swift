@@ -12,7 +12,7 @@ struct FuzzCorpusTests {
     }()
 
     @Test(arguments: [
-        "bencode", "metainfo", "magnet", "wire", "tracker-http", "tracker-udp", "tracker-state", "extensions", "lsd",
+        "bencode", "metainfo", "magnet", "wire", "krpc", "tracker-http", "tracker-udp", "tracker-state", "extensions", "lsd",
     ])
     func replaysCorpus(target: String) throws {
         let check = try #require(FuzzChecks.check(named: target))

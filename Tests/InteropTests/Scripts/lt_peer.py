@@ -9,7 +9,8 @@ Seeds or downloads one torrent and prints one JSON object per line on stdout:
   {"event": "error", "message": ...}                       then a non-zero exit
   {"event": "timeout", ...}                                --max-seconds ran out (a leecher exits 3)
 
-Settings follow /work/shared/PEERS.md: listen on 127.0.0.1 only, no DHT, LSD, UPnP, NAT-PMP or
+Settings follow /work/shared/PEERS.md: listen on 127.0.0.1 only, no DHT (unless --dht-bootstrap names loopback
+nodes; then the torrent is announced, and looked up every 2 s while it has no peer), no LSD, UPnP, NAT-PMP or
 uTP, plain BitTorrent (no encryption), several connections per IP allowed (every peer is
 127.0.0.1). The peers given with --connect are dialled with connect_peer, again every second
 while the torrent has no peer at all.
@@ -59,6 +60,9 @@ def arguments():
                         " applies to loopback peers too (libtorrent exempts local peers from the global limit)")
     p.add_argument("--no-pex", action="store_true",
                    help="leave out the ut_pex plugin, so that peers learn no addresses from each other")
+    p.add_argument("--dht-bootstrap", action="append", type=parse_address, default=[],
+                   help="take part in a loopback DHT through this node (HOST:PORT; repeat for more), and find and"
+                        " announce the torrent's peers there; settings of PEERS.md 'DHT on loopback'")
     p.add_argument("--stay", action="store_true",
                    help="a leecher keeps running (seeding) after it completes, until --max-seconds")
     p.add_argument("--report-peers", action="store_true",
@@ -103,6 +107,17 @@ def settings_for(args):
                        | lt.alert.category_t.storage_notification | lt.alert.category_t.connect_notification
                        | lt.alert.category_t.peer_notification),
     })
+    if args.dht_bootstrap:
+        # PEERS.md, "DHT on loopback": every node is 127.0.0.1, so the per-IP rules must be off; never the
+        # public routers.
+        pack.update({
+            "enable_dht": True,
+            "dht_bootstrap_nodes": ",".join("%s:%d" % b for b in args.dht_bootstrap),
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+            "dht_prefer_verified_node_ids": False,
+            "dht_block_ratelimit": 1000,
+        })
     return pack
 
 
@@ -171,6 +186,8 @@ def main():
         local = ses.get_peer_class(ses.local_peer_class_id)
         local["upload_limit"] = args.upload_limit
         ses.set_peer_class(ses.local_peer_class_id, local)
+    for node in args.dht_bootstrap:
+        ses.add_dht_node(node)
     if info is not None:
         params = lt.add_torrent_params()
         params.ti = info
@@ -193,6 +210,7 @@ def main():
     completed_at = None
     last_status = 0.0
     last_dial = 0.0
+    last_dht = 0.0
     while True:
         now = time.monotonic()
         for alert in ses.pop_alerts():
@@ -238,6 +256,11 @@ def main():
                     handle.connect_peer(address)
                 except RuntimeError as error:
                     sys.stderr.write("connect_peer %s: %s\n" % (address, error))
+
+        # In a DHT: announce (and so look up) again every 2 s while the torrent has no peer.
+        if args.dht_bootstrap and not checking and status.num_peers == 0 and now - last_dht >= 2.0:
+            last_dht = now
+            handle.force_dht_announce()
 
         if args.leech and completed_at is None and status.has_metadata and status.is_finished \
                 and status.total_wanted_done == status.total_wanted:
