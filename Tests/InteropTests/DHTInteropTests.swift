@@ -302,4 +302,38 @@ struct TrackerlessInteropTests {
             #expect(sample.matches(download.appendingPathComponent("sample.bin")))
         }
     }
+
+    /// aria2 starts from a bare magnet link: its DHT (on loopback, PEERS.md) finds the Shoal seed, it fetches
+    /// the metadata from it and completes.
+    @Test(.enabled(if: RealClientKind.aria2.shouldRun))
+    func aria2FindsAShoalSeedInTheDHTFromAMagnetLink() async throws {
+        try RealClientKind.aria2.require()
+        try await Interop.withTemporaryDirectory { directory in
+            let sample = try await Sample(in: directory)
+            let magnet = try await Interop.shoalInfo(sample.torrent.path).magnet
+            let dht = try await DHTInteropTests.LoopbackDHT(count: 3, logDirectory: directory)
+            defer { dht.stop() }
+            let ports = try LoopbackPorts.free(2)
+            let seed = try Self.shoal(
+                name: "shoal-seed",
+                ["seed", sample.torrent.path, "--data", sample.data.path, "--port", "\(ports[0])", "--dht-bootstrap",
+                 dht.bootstrap(0)], directory: directory)
+            defer { seed.stop() }
+            try await DHTInteropTests.LoopbackDHT.waitForLine(in: seed, containing: "DHT: ", timeout: .seconds(30))
+            let download = directory.appendingPathComponent("aria2-download")
+            // aria2's loopback options with its IPv4 DHT on, entered through a node of the loopback DHT.
+            let options = Aria2Client.loopbackOptions(port: ports[1]).filter { $0 != "--enable-dht=false" } + [
+                "--enable-dht=true", "--dht-listen-port=\(ports[1])", "--dht-entry-point=\(dht.bootstrap(1))",
+                "--dht-file-path=\(directory.appendingPathComponent("aria2-dht.dat").path)", "--seed-time=0",
+                "--dir=\(download.path)", "--console-log-level=warn", magnet,
+            ]
+            let leecher = try BackgroundProcess(
+                name: "aria2-leecher", executable: "aria2c", arguments: options, logDirectory: directory,
+                lifetime: .seconds(100))
+            defer { leecher.stop() }
+            _ = await leecher.waitForExit(timeout: .seconds(90))
+            #expect(leecher.exitStatus == 0, "\(BackgroundProcess.tail(leecher.standardOutput))\n\(seed)")
+            #expect(sample.matches(download.appendingPathComponent("sample.bin")))
+        }
+    }
 }
