@@ -1,0 +1,106 @@
+import NIOCore
+import NIOHTTP1
+import ShoalTracker
+
+/// `GET /announce` and `GET /scrape` (BEP 3, 48) of one HTTP connection, through the HTTP server core;
+/// other paths are 404, other methods 405. The query is read as raw bytes (binary `info_hash`), never
+/// decoded as text first.
+///
+/// It sits behind NIO's HTTP/1 server pipeline (`configureHTTPServerPipeline`: llhttp's decoder with its
+/// limits, pipelining, a 400 for a request that does not parse) and answers each request synchronously
+/// on the connection's event loop, in the read that completed it: no task or promise per request. Keep-alive
+/// follows the request (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with `keep-alive`); otherwise the
+/// connection closes once the answer is written.
+final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let tracker: TrackerServer
+    /// The client's address, read once per connection.
+    private var source: TrackerHost?
+    /// The head of the request being received (its body, if any, is ignored).
+    private var head: HTTPRequestHead?
+
+    init(tracker: TrackerServer) {
+        self.tracker = tracker
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        source = context.channel.remoteAddress.flatMap(TrackerHost.init(socketAddress:))
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if source == nil { source = context.channel.remoteAddress.flatMap(TrackerHost.init(socketAddress:)) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // A connection that sent nothing for the idle timeout: free its socket.
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var status = HTTPResponseStatus.ok
+        var body: [UInt8]?
+        if head.method != .GET && head.method != .HEAD {
+            status = .methodNotAllowed
+        } else if let source {
+            var uri = head.uri
+            body = uri.withUTF8 { utf8 in
+                let questionMark = utf8.firstIndex(of: UInt8(ascii: "?")) ?? utf8.endIndex
+                let path = UnsafeBufferPointer(rebasing: utf8[..<questionMark])
+                let query = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[min(questionMark + 1, utf8.endIndex)...]))
+                if path.elementsEqual("/announce".utf8) { return tracker.handleAnnounce(query: query, from: source) }
+                if path.elementsEqual("/scrape".utf8) { return tracker.handleScrape(query: query) }
+                return nil
+            }
+            if body == nil { status = .notFound }
+        } else {
+            status = .badRequest
+        }
+        let keepAlive = head.isKeepAlive
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(3)
+        if body != nil { headers.add(name: "Content-Type", value: "text/plain") }
+        headers.add(name: "Content-Length", value: String(body?.count ?? 0))
+        if !keepAlive {
+            headers.add(name: "Connection", value: "close")
+        } else if head.version.major == 1 && head.version.minor == 0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if let body, head.method != .HEAD, !body.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: body.count)
+            buffer.writeBytes(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A reset or a request that does not parse (NIO's error handler has answered 400): the connection ends.
+        context.close(promise: nil)
+    }
+}
