@@ -101,19 +101,26 @@ public struct HTTPAnnounceQuery: Hashable, Sendable {
         case infoHash, peerID, port, uploaded, downloaded, left, event, numWant, compact, key, trackerID, other
 
         init(_ name: ArraySlice<UInt8>) {
-            switch name.count {
-            case 9 where name.elementsEqual("info_hash".utf8): self = .infoHash
-            case 7 where name.elementsEqual("peer_id".utf8): self = .peerID
-            case 4 where name.elementsEqual("port".utf8): self = .port
-            case 8 where name.elementsEqual("uploaded".utf8): self = .uploaded
-            case 10 where name.elementsEqual("downloaded".utf8): self = .downloaded
-            case 4 where name.elementsEqual("left".utf8): self = .left
-            case 5 where name.elementsEqual("event".utf8): self = .event
-            case 7 where name.elementsEqual("numwant".utf8): self = .numWant
-            case 7 where name.elementsEqual("compact".utf8): self = .compact
-            case 3 where name.elementsEqual("key".utf8): self = .key
-            case 9 where name.elementsEqual("trackerid".utf8): self = .trackerID
-            default: self = .other
+            // Compared as raw buffers: comparing with a String's UTF-8 view was a generic loop per name.
+            self = name.withUnsafeBufferPointer { name in
+                func matches(_ text: StaticString) -> Bool {
+                    name.count == text.utf8CodeUnitCount
+                        && name.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+                }
+                switch name.count {
+                case 9 where matches("info_hash"): return .infoHash
+                case 7 where matches("peer_id"): return .peerID
+                case 4 where matches("port"): return .port
+                case 8 where matches("uploaded"): return .uploaded
+                case 10 where matches("downloaded"): return .downloaded
+                case 4 where matches("left"): return .left
+                case 5 where matches("event"): return .event
+                case 7 where matches("numwant"): return .numWant
+                case 7 where matches("compact"): return .compact
+                case 3 where matches("key"): return .key
+                case 9 where matches("trackerid"): return .trackerID
+                default: return .other
+                }
             }
         }
     }

@@ -181,9 +181,9 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
     /// Bytes of a record: key and flags.
     static var recordSize: Int { Address.compactSize + 1 }
     /// A bucket splits past this many records (an insertion moves half of one on average).
-    static var maxBucketRecords: Int { 2048 }
+    static var maxBucketRecords: Int { 512 }
     /// Buckets merge back while they hold fewer than this many records on average.
-    static var minBucketRecords: Int { 256 }
+    static var minBucketRecords: Int { 128 }
     /// Epochs an announce keeps a peer for at most (the registry's epoch is an eighth of its peer timeout,
     /// rounded up, so at most 9 epochs ahead with the epoch it is in).
     static var epochsAhead: Int { 9 }

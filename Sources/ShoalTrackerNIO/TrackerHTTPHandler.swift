@@ -20,6 +20,8 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var source: TrackerHost?
     /// The head of the request being received (its body, if any, is ignored).
     private var head: HTTPRequestHead?
+    /// The answer's body, reused for every request of the connection.
+    private var body: [UInt8] = []
 
     init(tracker: TrackerServer) {
         self.tracker = tracker
@@ -58,35 +60,40 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         var status = HTTPResponseStatus.ok
-        var body: [UInt8]?
+        body.removeAll(keepingCapacity: true)
         if head.method != .GET && head.method != .HEAD {
             status = .methodNotAllowed
         } else if let source {
             var uri = head.uri
-            body = uri.withUTF8 { utf8 in
+            let served = uri.withUTF8 { utf8 in
                 let questionMark = utf8.firstIndex(of: UInt8(ascii: "?")) ?? utf8.endIndex
                 let path = UnsafeBufferPointer(rebasing: utf8[..<questionMark])
                 let query = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[min(questionMark + 1, utf8.endIndex)...]))
-                if path.elementsEqual("/announce".utf8) { return tracker.handleAnnounce(query: query, from: source) }
-                if path.elementsEqual("/scrape".utf8) { return tracker.handleScrape(query: query) }
-                return nil
+                if Self.equal(path, "/announce") {
+                    tracker.handleAnnounce(query: query, from: source, body: &body)
+                } else if Self.equal(path, "/scrape") {
+                    tracker.handleScrape(query: query, body: &body)
+                } else {
+                    return false
+                }
+                return true
             }
-            if body == nil { status = .notFound }
+            if !served { status = .notFound }
         } else {
             status = .badRequest
         }
         let keepAlive = head.isKeepAlive
         var headers = HTTPHeaders()
         headers.reserveCapacity(3)
-        if body != nil { headers.add(name: "Content-Type", value: "text/plain") }
-        headers.add(name: "Content-Length", value: String(body?.count ?? 0))
+        if status == .ok { headers.add(name: "Content-Type", value: "text/plain") }
+        headers.add(name: "Content-Length", value: String(body.count))
         if !keepAlive {
             headers.add(name: "Connection", value: "close")
         } else if head.version.major == 1 && head.version.minor == 0 {
             headers.add(name: "Connection", value: "keep-alive")
         }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        if let body, head.method != .HEAD, !body.isEmpty {
+        if head.method != .HEAD, !body.isEmpty {
             var buffer = context.channel.allocator.buffer(capacity: body.count)
             buffer.writeBytes(body)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -97,6 +104,12 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
         }
+    }
+
+    @inline(__always)
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount
+            && bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

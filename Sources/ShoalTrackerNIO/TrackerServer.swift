@@ -60,6 +60,8 @@ public final class TrackerServer: Sendable {
         var registry: SwarmRegistry
         var udp: UDPTrackerServer
         var http: HTTPTrackerServer
+        var httpAnnounces = 0
+        var httpScrapes = 0
     }
 
     /// What the tracker holds and has done, for its status line.
@@ -73,7 +75,6 @@ public final class TrackerServer: Sendable {
 
     public let configuration: Configuration
     private let state: Mutex<State>
-    private let httpCounts = Mutex<(announces: Int, scrapes: Int)>((0, 0))
     private let group: any EventLoopGroup
     /// The group is ours to shut down.
     private let ownsGroup: Bool
@@ -193,7 +194,9 @@ public final class TrackerServer: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                            withPipeliningAssistance: true, withErrorHandling: true,
+                            // Requests are answered in order as they complete, synchronously: pipelined requests
+                            // need no queue.
+                            withPipeliningAssistance: false, withErrorHandling: true,
                             // Our headers are fixed text: nothing to validate.
                             withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
                             withDecoderLimitConfiguration: Self.httpLimits)
@@ -259,29 +262,29 @@ public final class TrackerServer: Sendable {
         }
     }
 
-    /// The body answering `GET /announce?query`.
-    func handleAnnounce(query: UnsafeRawBufferPointer, from source: TrackerHost) -> [UInt8] {
+    /// Appends the body answering `GET /announce?query` to `body`.
+    func handleAnnounce(query: UnsafeRawBufferPointer, from source: TrackerHost, body: inout [UInt8]) {
         let now = TrackerClock.now()
-        var body: [UInt8] = []
         state.withLock { state in
             state.http.announce(query: query, from: source, now: now, registry: &state.registry, body: &body)
+            state.httpAnnounces += 1
         }
-        httpCounts.withLock { $0.announces += 1 }
-        return body
     }
 
-    /// The body answering `GET /scrape?query`.
-    func handleScrape(query: UnsafeRawBufferPointer) -> [UInt8] {
-        var body: [UInt8] = []
-        state.withLock { state in state.http.scrape(query: query, registry: state.registry, body: &body) }
-        httpCounts.withLock { $0.scrapes += 1 }
-        return body
+    /// Appends the body answering `GET /scrape?query` to `body`.
+    func handleScrape(query: UnsafeRawBufferPointer, body: inout [UInt8]) {
+        state.withLock { state in
+            state.http.scrape(query: query, registry: state.registry, body: &body)
+            state.httpScrapes += 1
+        }
     }
 
     public var status: Status {
-        let (swarms, peers, udp) = state.withLock { ($0.registry.swarmCount, $0.registry.peerCount, $0.udp.counters) }
-        let http = httpCounts.withLock { $0 }
-        return Status(swarms: swarms, peers: peers, udp: udp, httpAnnounces: http.announces, httpScrapes: http.scrapes)
+        state.withLock {
+            Status(
+                swarms: $0.registry.swarmCount, peers: $0.registry.peerCount, udp: $0.udp.counters, httpAnnounces: $0.httpAnnounces,
+                httpScrapes: $0.httpScrapes)
+        }
     }
 
     /// A swarm's counts now; nil when the tracker does not know it.
