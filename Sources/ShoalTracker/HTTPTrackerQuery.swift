@@ -34,17 +34,17 @@ public struct HTTPAnnounceQuery: Hashable, Sendable {
         URLQuery.forEachParameter(in: query) { name, value in
             switch Parameter(name) {
             case .infoHash:
-                guard let hash = Bytes20(bytes: value) else {
+                guard value.count == 20 else {
                     failure = TrackerError(.badRequest("info_hash is \(value.count) bytes, not 20"))
                     return false
                 }
-                infoHash = hash
+                infoHash = Bytes20(UnsafeRawBufferPointer(value), at: 0)
             case .peerID:
-                guard let id = Bytes20(bytes: value) else {
+                guard value.count == 20 else {
                     failure = TrackerError(.badRequest("peer_id is \(value.count) bytes, not 20"))
                     return false
                 }
-                peerID = id
+                peerID = Bytes20(UnsafeRawBufferPointer(value), at: 0)
             case .port:
                 guard let number = Self.number(value), (1...65535).contains(number) else {
                     failure = TrackerError(.badRequest("invalid port"))
@@ -100,33 +100,31 @@ public struct HTTPAnnounceQuery: Hashable, Sendable {
     enum Parameter {
         case infoHash, peerID, port, uploaded, downloaded, left, event, numWant, compact, key, trackerID, other
 
-        init(_ name: ArraySlice<UInt8>) {
+        init(_ name: UnsafeBufferPointer<UInt8>) {
             // Compared as raw buffers: comparing with a String's UTF-8 view was a generic loop per name.
-            self = name.withUnsafeBufferPointer { name in
-                func matches(_ text: StaticString) -> Bool {
-                    name.count == text.utf8CodeUnitCount
-                        && name.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-                }
-                switch name.count {
-                case 9 where matches("info_hash"): return .infoHash
-                case 7 where matches("peer_id"): return .peerID
-                case 4 where matches("port"): return .port
-                case 8 where matches("uploaded"): return .uploaded
-                case 10 where matches("downloaded"): return .downloaded
-                case 4 where matches("left"): return .left
-                case 5 where matches("event"): return .event
-                case 7 where matches("numwant"): return .numWant
-                case 7 where matches("compact"): return .compact
-                case 3 where matches("key"): return .key
-                case 9 where matches("trackerid"): return .trackerID
-                default: return .other
-                }
+            func matches(_ text: StaticString) -> Bool {
+                name.count == text.utf8CodeUnitCount
+                    && UnsafeRawBufferPointer(name).elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+            }
+            switch name.count {
+            case 9 where matches("info_hash"): self = .infoHash
+            case 7 where matches("peer_id"): self = .peerID
+            case 4 where matches("port"): self = .port
+            case 8 where matches("uploaded"): self = .uploaded
+            case 10 where matches("downloaded"): self = .downloaded
+            case 4 where matches("left"): self = .left
+            case 5 where matches("event"): self = .event
+            case 7 where matches("numwant"): self = .numWant
+            case 7 where matches("compact"): self = .compact
+            case 3 where matches("key"): self = .key
+            case 9 where matches("trackerid"): self = .trackerID
+            default: self = .other
             }
         }
     }
 
     /// A non-negative decimal integer of at most 19 digits; larger values saturate at `Int64.max`.
-    static func number(_ value: ArraySlice<UInt8>) -> Int64? {
+    static func number(_ value: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard !value.isEmpty, value.count <= 40 else { return nil }
         var result: Int64 = 0
         for byte in value {

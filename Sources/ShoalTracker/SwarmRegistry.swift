@@ -149,9 +149,12 @@ public struct SwarmRegistry: Sendable {
     public mutating func announce(
         _ announce: Announce, now: Instant, limit: Int = .max, peers: inout [UInt8]
     ) throws(Refusal) -> ScrapeCounts {
-        if let allowList = configuration.allowList, !allowList.contains(announce.infoHash) { throw .notAllowed }
         let time = seconds(now)
-        guard let position = swarmPosition(announce.infoHash, create: announce.event != .stopped, time: time) else {
+        // Swarms exist only for allowed info-hashes: the allow-list is asked only for a new one (one hash
+        // of the info-hash per announce instead of two).
+        let known = positions[announce.infoHash].map(Int.init)
+        if known == nil, let allowList = configuration.allowList, !allowList.contains(announce.infoHash) { throw .notAllowed }
+        guard let position = known ?? swarmPosition(announce.infoHash, create: announce.event != .stopped, time: time) else {
             if announce.event == .stopped { return ScrapeCounts(seeders: 0, completed: 0, leechers: 0) }
             throw .full
         }
