@@ -193,13 +193,10 @@ public final class TrackerServer: Sendable {
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                            // Requests are answered in order as they complete, synchronously: pipelined requests
-                            // need no queue.
-                            withPipeliningAssistance: false, withErrorHandling: true,
-                            // Our headers are fixed text: nothing to validate.
-                            withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
-                            withDecoderLimitConfiguration: Self.httpLimits)
+                        // NIO's HTTP/1 request decoder (llhttp, with its limits); answers are written by the
+                        // handler as bytes (see TrackerHTTPHandler).
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.httpLimits)))
                         try channel.pipeline.syncOperations.addHandler(TrackerHTTPHandler(tracker: self))
                         opened(channel)
                     }
