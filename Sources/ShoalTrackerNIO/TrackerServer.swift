@@ -251,10 +251,9 @@ public final class TrackerServer: Sendable {
 
     // MARK: - Serving
 
-    /// A UDP datagram (called on the UDP channel's event loop).
-    func handleDatagram(_ packet: UnsafeRawBufferPointer, from source: TrackerHost, reply: inout [UInt8]) -> Bool {
-        let now = TrackerClock.now()
-        return state.withLock { state in
+    /// A UDP datagram received at `now` (called on the UDP channel's event loop).
+    func handleDatagram(_ packet: UnsafeRawBufferPointer, from source: TrackerHost, now: Instant, reply: inout [UInt8]) -> Bool {
+        state.withLock { state in
             state.udp.received(packet, from: source, now: now, registry: &state.registry, reply: &reply)
         }
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import ShoalCore
 import ShoalTracker
 
 /// The UDP side of `shoal tracker`: each datagram goes through the BEP 15 server core (under the
@@ -17,6 +18,8 @@ final class UDPTrackerServerHandler: ChannelInboundHandler, @unchecked Sendable 
     /// The answers of the current batch; a new one for each batch (the slices sent keep the old alive
     /// until they are written, so writing into it again would copy it).
     private var batch: ByteBuffer?
+    /// When the batch was read: one clock reading serves all its datagrams.
+    private var batchTime: Instant?
     /// Each answer of the batch: where it goes, and its bytes in `batch`.
     private var answers: [(to: SocketAddress, start: Int, count: Int)] = []
 
@@ -33,8 +36,10 @@ final class UDPTrackerServerHandler: ChannelInboundHandler, @unchecked Sendable 
         let envelope = unwrapInboundIn(data)
         guard let source = TrackerHost(socketAddress: envelope.remoteAddress) else { return }
         reply.removeAll(keepingCapacity: true)
+        let now = batchTime ?? TrackerClock.now()
+        batchTime = now
         let answered = envelope.data.withUnsafeReadableBytes { packet in
-            tracker.handleDatagram(packet, from: source, reply: &reply)
+            tracker.handleDatagram(packet, from: source, now: now, reply: &reply)
         }
         guard answered else { return }
         if batch == nil { batch = context.channel.allocator.buffer(capacity: max(Self.batchCapacity, reply.count)) }
@@ -43,6 +48,7 @@ final class UDPTrackerServerHandler: ChannelInboundHandler, @unchecked Sendable 
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        batchTime = nil
         guard let batch else { return }
         self.batch = nil
         defer { answers.removeAll(keepingCapacity: true) }
