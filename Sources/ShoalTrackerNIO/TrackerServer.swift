@@ -195,6 +195,7 @@ public final class TrackerServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                         // NIO's HTTP/1 request decoder (llhttp, with its limits); answers are written by the
                         // handler as bytes (see TrackerHTTPHandler).
+                        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.httpLimits)))
                         try channel.pipeline.syncOperations.addHandler(TrackerHTTPHandler(tracker: self))
