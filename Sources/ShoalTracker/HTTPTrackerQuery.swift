@@ -34,17 +34,17 @@ public struct HTTPAnnounceQuery: Hashable, Sendable {
         URLQuery.forEachParameter(in: query) { name, value in
             switch Parameter(name) {
             case .infoHash:
-                guard let hash = Bytes20(bytes: value) else {
+                guard value.count == 20 else {
                     failure = TrackerError(.badRequest("info_hash is \(value.count) bytes, not 20"))
                     return false
                 }
-                infoHash = hash
+                infoHash = Bytes20(UnsafeRawBufferPointer(value), at: 0)
             case .peerID:
-                guard let id = Bytes20(bytes: value) else {
+                guard value.count == 20 else {
                     failure = TrackerError(.badRequest("peer_id is \(value.count) bytes, not 20"))
                     return false
                 }
-                peerID = id
+                peerID = Bytes20(UnsafeRawBufferPointer(value), at: 0)
             case .port:
                 guard let number = Self.number(value), (1...65535).contains(number) else {
                     failure = TrackerError(.badRequest("invalid port"))
@@ -100,26 +100,31 @@ public struct HTTPAnnounceQuery: Hashable, Sendable {
     enum Parameter {
         case infoHash, peerID, port, uploaded, downloaded, left, event, numWant, compact, key, trackerID, other
 
-        init(_ name: ArraySlice<UInt8>) {
+        init(_ name: UnsafeBufferPointer<UInt8>) {
+            // Compared as raw buffers: comparing with a String's UTF-8 view was a generic loop per name.
+            func matches(_ text: StaticString) -> Bool {
+                name.count == text.utf8CodeUnitCount
+                    && UnsafeRawBufferPointer(name).elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+            }
             switch name.count {
-            case 9 where name.elementsEqual("info_hash".utf8): self = .infoHash
-            case 7 where name.elementsEqual("peer_id".utf8): self = .peerID
-            case 4 where name.elementsEqual("port".utf8): self = .port
-            case 8 where name.elementsEqual("uploaded".utf8): self = .uploaded
-            case 10 where name.elementsEqual("downloaded".utf8): self = .downloaded
-            case 4 where name.elementsEqual("left".utf8): self = .left
-            case 5 where name.elementsEqual("event".utf8): self = .event
-            case 7 where name.elementsEqual("numwant".utf8): self = .numWant
-            case 7 where name.elementsEqual("compact".utf8): self = .compact
-            case 3 where name.elementsEqual("key".utf8): self = .key
-            case 9 where name.elementsEqual("trackerid".utf8): self = .trackerID
+            case 9 where matches("info_hash"): self = .infoHash
+            case 7 where matches("peer_id"): self = .peerID
+            case 4 where matches("port"): self = .port
+            case 8 where matches("uploaded"): self = .uploaded
+            case 10 where matches("downloaded"): self = .downloaded
+            case 4 where matches("left"): self = .left
+            case 5 where matches("event"): self = .event
+            case 7 where matches("numwant"): self = .numWant
+            case 7 where matches("compact"): self = .compact
+            case 3 where matches("key"): self = .key
+            case 9 where matches("trackerid"): self = .trackerID
             default: self = .other
             }
         }
     }
 
     /// A non-negative decimal integer of at most 19 digits; larger values saturate at `Int64.max`.
-    static func number(_ value: ArraySlice<UInt8>) -> Int64? {
+    static func number(_ value: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard !value.isEmpty, value.count <= 40 else { return nil }
         var result: Int64 = 0
         for byte in value {

@@ -1,11 +1,21 @@
-/// The address part of a stored peer: an IPv4 or an IPv6 host.
+/// The address part of a stored peer: an IPv4 or an IPv6 host, and how (address, port) is kept in a
+/// record: as a sort key that is a keyed bijection of it (so records sorted by key are in an order no one
+/// can predict, and the key turns back into the peer).
 protocol RegistryAddress: Hashable, Sendable {
-    /// Bytes of a compact entry (BEP 23: 6; BEP 7: 18).
+    associatedtype Key: Comparable & Sendable
+    /// Bytes of a compact entry (BEP 23: 6; BEP 7: 18), also the bytes of a stored key.
     static var compactSize: Int { get }
-    /// Appends the compact entry: address, then port, big-endian.
-    func appendCompact(port: UInt16, to output: inout [UInt8])
-    /// Writes the compact entry at `offset` of `output` (which has room for it).
-    func storeCompact(port: UInt16, into output: UnsafeMutableRawBufferPointer, at offset: Int)
+    /// The sort key of (`address`, `port`) under `secret`.
+    static func key(_ address: Self, port: UInt16, secret: (UInt64, UInt64)) -> Key
+    /// The (address, port) a key stands for.
+    static func peer(_ key: Key, secret: (UInt64, UInt64)) -> (address: Self, port: UInt16)
+    /// A stored key, big-endian at `pointer` (so byte order is key order).
+    static func load(_ pointer: UnsafeRawPointer) -> Key
+    static func store(_ key: Key, _ pointer: UnsafeMutableRawPointer)
+    /// The key's most significant 64 bits, which choose its bucket.
+    static func top(_ key: Key) -> UInt64
+    /// Writes the compact entry: address, then port, big-endian.
+    func storeCompact(port: UInt16, into output: UnsafeMutableRawPointer)
     /// Two words for keyed hashing.
     var words: (UInt64, UInt64) { get }
 }
@@ -13,15 +23,43 @@ protocol RegistryAddress: Hashable, Sendable {
 struct IPv4Host: RegistryAddress {
     var value: UInt32
     static var compactSize: Int { 6 }
+    static let mask: UInt64 = 0xFFFF_FFFF_FFFF
+
+    /// (address, port) as 48 bits, xored with the secret, multiplied by odd constants and xor-shifted by
+    /// half its width: each step is invertible modulo 2⁴⁸.
     @inline(__always)
-    func appendCompact(port: UInt16, to output: inout [UInt8]) {
-        output.appendBigEndian(value)
-        output.appendBigEndian(port)
+    static func key(_ address: IPv4Host, port: UInt16, secret: (UInt64, UInt64)) -> UInt64 {
+        var x = (UInt64(address.value) << 16 | UInt64(port)) ^ (secret.0 & mask)
+        x = (x &* 0x9E37_79B9_7F4A_7C15) & mask
+        x ^= x >> 24
+        x = (x &* 0xBF58_476D_1CE4_E5B9) & mask
+        x ^= x >> 24
+        return x
     }
     @inline(__always)
-    func storeCompact(port: UInt16, into output: UnsafeMutableRawBufferPointer, at offset: Int) {
-        output.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
-        output.storeBytes(of: port.bigEndian, toByteOffset: offset + 4, as: UInt16.self)
+    static func peer(_ key: UInt64, secret: (UInt64, UInt64)) -> (address: IPv4Host, port: UInt16) {
+        var x = key ^ (key >> 24)
+        x = (x &* 0x96DE_1B17_3F11_9089) & mask
+        x ^= x >> 24
+        x = ((x &* 0xF1DE_83E1_9937_733D) & mask) ^ (secret.0 & mask)
+        return (IPv4Host(value: UInt32(truncatingIfNeeded: x >> 16)), UInt16(truncatingIfNeeded: x))
+    }
+    @inline(__always)
+    static func load(_ pointer: UnsafeRawPointer) -> UInt64 {
+        UInt64(UInt32(bigEndian: pointer.loadUnaligned(as: UInt32.self))) << 16
+            | UInt64(UInt16(bigEndian: pointer.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+    }
+    @inline(__always)
+    static func store(_ key: UInt64, _ pointer: UnsafeMutableRawPointer) {
+        pointer.storeBytes(of: UInt32(truncatingIfNeeded: key >> 16).bigEndian, as: UInt32.self)
+        pointer.storeBytes(of: UInt16(truncatingIfNeeded: key).bigEndian, toByteOffset: 4, as: UInt16.self)
+    }
+    @inline(__always)
+    static func top(_ key: UInt64) -> UInt64 { key << 16 }
+    @inline(__always)
+    func storeCompact(port: UInt16, into output: UnsafeMutableRawPointer) {
+        output.storeBytes(of: value.bigEndian, as: UInt32.self)
+        output.storeBytes(of: port.bigEndian, toByteOffset: 4, as: UInt16.self)
     }
     var words: (UInt64, UInt64) { (UInt64(value), 4) }
 }
@@ -30,255 +68,381 @@ struct IPv6Host: RegistryAddress {
     var high: UInt64
     var low: UInt64
     static var compactSize: Int { 18 }
+
+    struct Key: Comparable, Sendable {
+        var high: UInt64
+        var low: UInt64
+        var port: UInt16
+        static func < (a: Key, b: Key) -> Bool {
+            a.high != b.high ? a.high < b.high : a.low != b.low ? a.low < b.low : a.port < b.port
+        }
+    }
+
+    /// A bijection of 64 bits: odd multipliers and xor-shifts by half the width.
     @inline(__always)
-    func appendCompact(port: UInt16, to output: inout [UInt8]) {
-        output.appendBigEndian(high)
-        output.appendBigEndian(low)
-        output.appendBigEndian(port)
+    static func mix(_ value: UInt64) -> UInt64 {
+        var x = value &* 0x94D0_49BB_1331_11EB
+        x ^= x >> 32
+        x = x &* 0x2545_F491_4F6C_DD1D
+        return x ^ x >> 32
     }
     @inline(__always)
-    func storeCompact(port: UInt16, into output: UnsafeMutableRawBufferPointer, at offset: Int) {
-        output.storeBytes(of: high.bigEndian, toByteOffset: offset, as: UInt64.self)
-        output.storeBytes(of: low.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
-        output.storeBytes(of: port.bigEndian, toByteOffset: offset + 16, as: UInt16.self)
+    static func unmix(_ value: UInt64) -> UInt64 {
+        var x = value ^ value >> 32
+        x = x &* 0x5907_1D96_D81E_CD35
+        x ^= x >> 32
+        return x &* 0x3196_42B2_D24D_8EC3
+    }
+    @inline(__always)
+    static func key(_ address: IPv6Host, port: UInt16, secret: (UInt64, UInt64)) -> Key {
+        let high = mix(address.high ^ secret.0)
+        return Key(high: high, low: mix(address.low ^ secret.1 ^ high), port: port)
+    }
+    @inline(__always)
+    static func peer(_ key: Key, secret: (UInt64, UInt64)) -> (address: IPv6Host, port: UInt16) {
+        (IPv6Host(high: unmix(key.high) ^ secret.0, low: unmix(key.low) ^ secret.1 ^ key.high), key.port)
+    }
+    @inline(__always)
+    static func load(_ pointer: UnsafeRawPointer) -> Key {
+        Key(
+            high: UInt64(bigEndian: pointer.loadUnaligned(as: UInt64.self)),
+            low: UInt64(bigEndian: pointer.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+            port: UInt16(bigEndian: pointer.loadUnaligned(fromByteOffset: 16, as: UInt16.self)))
+    }
+    @inline(__always)
+    static func store(_ key: Key, _ pointer: UnsafeMutableRawPointer) {
+        pointer.storeBytes(of: key.high.bigEndian, as: UInt64.self)
+        pointer.storeBytes(of: key.low.bigEndian, toByteOffset: 8, as: UInt64.self)
+        pointer.storeBytes(of: key.port.bigEndian, toByteOffset: 16, as: UInt16.self)
+    }
+    @inline(__always)
+    static func top(_ key: Key) -> UInt64 { key.high }
+    @inline(__always)
+    func storeCompact(port: UInt16, into output: UnsafeMutableRawPointer) {
+        output.storeBytes(of: high.bigEndian, as: UInt64.self)
+        output.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
+        output.storeBytes(of: port.bigEndian, toByteOffset: 16, as: UInt16.self)
     }
     var words: (UInt64, UInt64) { (high, low) }
 }
 
-/// One stored peer: 12 bytes for IPv4 (address, expiry, port, flags), 24 for IPv6.
-struct PeerRecord<Address: RegistryAddress>: Sendable {
-    var address: Address
-    /// Registry seconds after which the peer is gone unless it announces again.
-    var expires: UInt32
-    var port: UInt16
-    var flags: UInt8
+/// A stored peer's byte after its key: whether it seeds, whether its `completed` was counted, and the
+/// epoch (modulo 64) after which it expires.
+struct PeerFlags: Hashable, Sendable {
+    var rawValue: UInt8
 
-    static var seeder: UInt8 { 1 }
-    /// Its `completed` was counted (a repeated one is not counted again).
-    static var counted: UInt8 { 2 }
+    static let seederBit: UInt8 = 0x80
+    static let countedBit: UInt8 = 0x40
+    static let epochMask: UInt8 = 0x3F
 
-    var isSeeder: Bool { flags & Self.seeder != 0 }
+    init(rawValue: UInt8) { self.rawValue = rawValue }
+    init(seeder: Bool, counted: Bool, expires epoch: UInt32) {
+        rawValue = (seeder ? Self.seederBit : 0) | (counted ? Self.countedBit : 0) | UInt8(truncatingIfNeeded: epoch) & Self.epochMask
+    }
+
+    var isSeeder: Bool { rawValue & Self.seederBit != 0 }
+    var isCounted: Bool { rawValue & Self.countedBit != 0 }
+
+    /// Epochs from `now` until it expires (0: this epoch is its last); negative once expired. Epochs are
+    /// kept modulo 64, so this is right while a peer is at most 31 epochs to either side of `now`
+    /// (``PeerStore/epochsAhead`` ahead when stored; the sweep removes it long before 31 behind).
+    @inline(__always)
+    func epochsLeft(now: UInt32) -> Int {
+        let difference = Int((rawValue &- UInt8(truncatingIfNeeded: now)) & Self.epochMask)
+        return difference >= 32 ? difference - 64 : difference
+    }
 }
 
-/// The peers of one address family of one swarm, for millions of peers across the registry: fixed-size
-/// records in one contiguous array (no object per peer), removed by swapping the last one into the
-/// hole, and, past a few peers, an open-addressing index of 4-byte slots (linear probing, backward-shift
-/// deletion, no tombstones) from (address, port) to the record. The index hashes with the registry's
-/// secret key (SipHash), so that no one can aim peers at one run of slots. Small swarms, the most
-/// common, have no index at all and are scanned.
-struct PeerStore<Address: RegistryAddress>: Sendable {
-    typealias Record = PeerRecord<Address>
+/// A peer as the store hands it out.
+struct StoredPeer<Address: RegistryAddress>: Sendable {
+    var address: Address
+    var port: UInt16
+    var flags: PeerFlags
+}
 
-    private(set) var records: ContiguousArray<Record> = []
-    /// Record position + 1; 0 is empty. Empty while the store is small.
-    private var slots: ContiguousArray<UInt32> = []
+/// The peers of one address family of one swarm, for millions of peers across the registry, in as few
+/// bytes as possible: a peer is its key (a keyed bijection of address and port: 6 bytes for IPv4, 18 for
+/// IPv6) and one byte of flags and expiry epoch — 7 and 19 bytes, no index, no object, no padding.
+/// Records are kept sorted by key in byte arrays that grow by an eighth (not doubled); a peer is found by
+/// binary search. Past ``maxBucketRecords`` peers in one array the store splits into 2ⁿ buckets by the
+/// key's top bits, so an insertion moves at most a few KiB; because keys are keyed hashes, no one can
+/// aim peers at one bucket. Sorted by key, the records are in an order unrelated to addresses, arrival
+/// or anything a client chooses, so any run of consecutive records is a random choice of peers.
+struct PeerStore<Address: RegistryAddress>: Sendable {
+    typealias Key = Address.Key
+
+    /// One bucket's records while there is one bucket (most swarms); empty when there are more.
+    private var single: ContiguousArray<UInt8> = []
+    /// The buckets, 2ⁿ of them, when there are more than one.
+    private var buckets: ContiguousArray<ContiguousArray<UInt8>> = []
+    private(set) var count = 0
     private(set) var seeders = 0
 
-    /// Stores up to this many peers are scanned instead of indexed: 32 records are 6 cache lines read in
-    /// order, and an index for them would cost more memory than they do.
-    static var scanLimit: Int { 32 }
+    /// Bytes of a record: key and flags.
+    static var recordSize: Int { Address.compactSize + 1 }
+    /// A bucket splits past this many records (an insertion moves half of one on average).
+    static var maxBucketRecords: Int { 512 }
+    /// Buckets merge back while they hold fewer than this many records on average.
+    static var minBucketRecords: Int { 128 }
+    /// Epochs an announce keeps a peer for at most (the registry's epoch is an eighth of its peer timeout,
+    /// rounded up, so at most 9 epochs ahead with the epoch it is in).
+    static var epochsAhead: Int { 9 }
 
-    var count: Int { records.count }
-    var leechers: Int { records.count - seeders }
+    var leechers: Int { count - seeders }
+    var bucketCount: Int { buckets.isEmpty ? 1 : buckets.count }
 
     /// Bytes held, for the registry's memory report.
     var bytesAllocated: Int {
-        records.capacity * MemoryLayout<Record>.stride + slots.capacity * MemoryLayout<UInt32>.stride
+        single.capacity + buckets.capacity * MemoryLayout<ContiguousArray<UInt8>>.stride + buckets.reduce(0) { $0 + $1.capacity }
+    }
+
+    /// Where a key is or would be: its bucket and the record's index in it.
+    struct Location: Hashable {
+        var bucket: Int
+        var index: Int
     }
 
     @inline(__always)
-    private static func hash(_ address: Address, _ port: UInt16, _ key: (UInt64, UInt64)) -> Int {
-        let (a, b) = address.words
-        return Int(truncatingIfNeeded: SipHasher.hash(key0: key.0, key1: key.1, a, b, UInt64(port)))
+    private func bucket(of key: Key) -> Int {
+        buckets.isEmpty ? 0 : Int(truncatingIfNeeded: Address.top(key) >> UInt64(64 - buckets.count.trailingZeroBitCount))
     }
 
-    /// The position of the peer at `address`:`port`.
-    func find(_ address: Address, port: UInt16, key: (UInt64, UInt64)) -> Int? {
-        if slots.isEmpty {
-            return records.firstIndex { $0.address == address && $0.port == port }
-        }
-        let mask = slots.count - 1
-        var slot = Self.hash(address, port, key) & mask
-        while true {
-            let value = slots[slot]
-            if value == 0 { return nil }
-            let position = Int(value - 1)
-            if records[position].address == address && records[position].port == port { return position }
-            slot = (slot + 1) & mask
-        }
-    }
-
-    /// Adds a peer that is not stored yet; returns its position.
-    @discardableResult
-    mutating func insert(_ record: Record, key: (UInt64, UInt64)) -> Int {
-        let position = records.count
-        records.append(record)
-        if record.isSeeder { seeders += 1 }
-        if slots.isEmpty {
-            if records.count > Self.scanLimit { rebuildIndex(key: key) }
-        } else if records.count * 4 > slots.count * 3 {
-            rebuildIndex(key: key)
-        } else {
-            place(position, key: key)
-        }
-        return position
-    }
-
-    /// Changes a stored peer's expiry and seeder flag (and the count of seeders with it).
     @inline(__always)
-    mutating func update(at position: Int, expires: UInt32, seeder: Bool, counted: Bool) {
-        let was = records[position].isSeeder
-        records[position].expires = expires
-        var flags = records[position].flags & ~Record.seeder
-        if seeder { flags |= Record.seeder }
-        if counted { flags |= Record.counted }
-        records[position].flags = flags
-        if was != seeder { seeders += seeder ? 1 : -1 }
+    private func withBucket<Result>(_ bucket: Int, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        buckets.isEmpty ? single.withUnsafeBytes(body) : buckets[bucket].withUnsafeBytes(body)
     }
 
-    /// Removes the peer at `position`; the last record moves into its place.
-    mutating func remove(at position: Int, key: (UInt64, UInt64)) {
-        if records[position].isSeeder { seeders -= 1 }
-        if !slots.isEmpty {
-            unindex(position, key: key)
-            let last = records.count - 1
-            if position != last { reindex(from: last, to: position, key: key) }
-        }
-        let last = records.count - 1
-        if position != last { records[position] = records[last] }
-        records.removeLast()
-        if !slots.isEmpty && (records.count <= Self.scanLimit / 2 || records.count * 8 < slots.count) {
-            rebuildIndex(key: key)
-        }
+    @inline(__always)
+    private mutating func withMutableBucket<Result>(_ bucket: Int, _ body: (inout ContiguousArray<UInt8>) -> Result) -> Result {
+        buckets.isEmpty ? body(&single) : body(&buckets[bucket])
     }
 
-    /// Removes every peer whose expiry is before `now`; returns how many.
-    mutating func removeExpired(before now: UInt32, key: (UInt64, UInt64)) -> Int {
-        var removed = 0
-        var position = records.count - 1
-        while position >= 0 {
-            if records[position].expires < now {
-                remove(at: position, key: key)
-                removed += 1
+    /// The location of `key`, and whether a record with it is there (else: where it would go).
+    func find(_ key: Key) -> (location: Location, found: Bool) {
+        let bucket = bucket(of: key)
+        let size = Self.recordSize
+        return withBucket(bucket) { bytes in
+            var low = 0
+            var high = bytes.count / size
+            while low < high {
+                let middle = (low + high) >> 1
+                let other = Address.load(bytes.baseAddress! + middle * size)
+                if other < key {
+                    low = middle + 1
+                } else if key < other {
+                    high = middle
+                } else {
+                    return (Location(bucket: bucket, index: middle), true)
+                }
             }
-            position -= 1
+            return (Location(bucket: bucket, index: low), false)
         }
-        if records.capacity > 32 && records.count * 4 < records.capacity {
-            // Give memory back after a swarm shrank (an array never shrinks by itself).
-            var smaller = ContiguousArray<Record>()
-            smaller.reserveCapacity(records.count * 2)
-            smaller.append(contentsOf: records)
-            records = smaller
+    }
+
+    /// The flags of the record at `location`.
+    func flags(at location: Location) -> PeerFlags {
+        withBucket(location.bucket) { PeerFlags(rawValue: $0[location.index * Self.recordSize + Address.compactSize]) }
+    }
+
+    /// Adds `key` at `location` (from ``find(_:)``, not found); returns where it is now.
+    @discardableResult
+    mutating func insert(_ key: Key, flags: PeerFlags, at location: Location) -> Location {
+        let size = Self.recordSize
+        withMutableBucket(location.bucket) { bytes in
+            if bytes.count + size > bytes.capacity {
+                // Grow by an eighth (at least four records): doubling would leave a third of memory unused on average.
+                bytes.reserveCapacity(bytes.count + max(bytes.count / 8, 4 * size) / size * size)
+            }
+            let tail = bytes.count - location.index * size
+            bytes.append(contentsOf: repeatElement(0, count: size))
+            bytes.withUnsafeMutableBytes { buffer in
+                let at = buffer.baseAddress! + location.index * size
+                if tail > 0 { (at + size).copyMemory(from: at, byteCount: tail) }
+                Address.store(key, at)
+                at.storeBytes(of: flags.rawValue, toByteOffset: Address.compactSize, as: UInt8.self)
+            }
         }
+        count += 1
+        if flags.isSeeder { seeders += 1 }
+        if withBucket(location.bucket, { $0.count }) > Self.maxBucketRecords * size {
+            split()
+            return find(key).location
+        }
+        return location
+    }
+
+    /// Changes the flags (seeder, counted, expiry) of the record at `location`.
+    @inline(__always)
+    mutating func update(at location: Location, flags: PeerFlags) {
+        let offset = location.index * Self.recordSize + Address.compactSize
+        let was = withMutableBucket(location.bucket) { bytes in
+            let was = PeerFlags(rawValue: bytes[offset])
+            bytes[offset] = flags.rawValue
+            return was
+        }
+        if was.isSeeder != flags.isSeeder { seeders += flags.isSeeder ? 1 : -1 }
+    }
+
+    /// Removes the record at `location`.
+    mutating func remove(at location: Location) {
+        let size = Self.recordSize
+        let flags = flags(at: location)
+        withMutableBucket(location.bucket) { bytes in
+            bytes.removeSubrange((location.index * size)..<((location.index + 1) * size))
+        }
+        count -= 1
+        if flags.isSeeder { seeders -= 1 }
+        if buckets.count > 1 && count < buckets.count * Self.minBucketRecords { merge() }
+    }
+
+    /// Removes every peer that expired before epoch `now`; returns how many.
+    mutating func removeExpired(now: UInt32) -> Int {
+        let size = Self.recordSize
+        var removed = 0
+        var removedSeeders = 0
+        for bucket in 0..<bucketCount {
+            withMutableBucket(bucket) { bytes in
+                var kept = 0
+                let total = bytes.count / size
+                bytes.withUnsafeMutableBytes { buffer in
+                    let base = buffer.baseAddress!
+                    for index in 0..<total {
+                        let flags = PeerFlags(rawValue: base.load(fromByteOffset: index * size + Address.compactSize, as: UInt8.self))
+                        if flags.epochsLeft(now: now) < 0 {
+                            removed += 1
+                            if flags.isSeeder { removedSeeders += 1 }
+                            continue
+                        }
+                        if kept != index { (base + kept * size).copyMemory(from: base + index * size, byteCount: size) }
+                        kept += 1
+                    }
+                }
+                guard kept < total else { return }
+                bytes.removeLast((total - kept) * size)
+                if bytes.capacity > 64 * size && bytes.count * 4 < bytes.capacity * 3 {
+                    // Give memory back after the swarm shrank (an array never shrinks by itself).
+                    var smaller = ContiguousArray<UInt8>()
+                    smaller.reserveCapacity(bytes.count + bytes.count / 8)
+                    smaller.append(contentsOf: bytes)
+                    bytes = smaller
+                }
+            }
+        }
+        count -= removed
+        seeders -= removedSeeders
+        if buckets.count > 1 && count < buckets.count * Self.minBucketRecords { merge() }
         return removed
     }
 
-    /// Calls `body` with up to `want` peers chosen at random, never the one at `excluding`, and (for a
-    /// seed asking) no seeders, each at most once. The choice reads runs of consecutive records from a random
-    /// start: up to four runs spaced evenly around the store (a quarter of the store apart, so they never
-    /// overlap), or one run when the store is too small for four. Reading records in order costs a few
-    /// cache lines where picking each peer at random cost a cache miss per peer (half the server's time in
-    /// big swarms); the order of records is arrival order shuffled by every removal, so runs are as mixed
-    /// as opentracker's (which copies one run from a random offset).
-    func sample<Random: RandomNumberGenerator>(
-        _ want: Int, excluding: Int?, seedersWanted: Bool, random: inout Random, _ body: (Record) -> Void
-    ) {
-        let count = records.count
-        guard want > 0, count > 0 else { return }
-        // The asker is left out once: when it is a seed and seeds are left out, it is already among them.
-        let askerCounted = excluding.map { seedersWanted || !records[$0].isSeeder } ?? false
-        let available = count - (askerCounted ? 1 : 0) - (seedersWanted ? 0 : seeders)
-        guard available > 0 else { return }
-        guard available > want else {
-            for position in 0..<count where position != excluding && (seedersWanted || !records[position].isSeeder) {
-                body(records[position])
+    /// Calls `body` with every stored peer.
+    func forEach(secret: (UInt64, UInt64), _ body: (StoredPeer<Address>) -> Void) {
+        let size = Self.recordSize
+        for bucket in 0..<bucketCount {
+            withBucket(bucket) { bytes in
+                for offset in stride(from: 0, to: bytes.count, by: size) {
+                    let (address, port) = Address.peer(Address.load(bytes.baseAddress! + offset), secret: secret)
+                    body(StoredPeer(address: address, port: port, flags: PeerFlags(rawValue: bytes[offset + Address.compactSize])))
+                }
             }
-            return
         }
-        let start = Int(random.next() % UInt64(count))
-        let share = (want + 3) / 4
-        let runs = share <= count / 4 ? 4 : 1
-        let spacing = count / runs
-        // A seed asking in a swarm of seeders must not make us scan it all.
-        var stepsLeft = seedersWanted ? count : min(count, 8 * want + 64)
+    }
+
+    /// Writes up to `want` peers' compact entries (BEP 23, BEP 7) at `output`, never `excluding`'s and
+    /// (when `seedersWanted` is false, for a seed asking) no seeders, each at most once; returns how
+    /// many. They are one run of consecutive records from a random start (wrapping around): records are in
+    /// keyed-hash order, so a run is as random a choice as any (opentracker also copies one run), and it
+    /// reads a few cache lines in order where picking each peer at random costs a cache miss per peer. A
+    /// seed asking in a swarm of seeds does not make the walk go through all of it.
+    func sample<Random: RandomNumberGenerator>(
+        _ want: Int, excluding: Key?, seedersWanted: Bool, secret: (UInt64, UInt64), random: inout Random,
+        into output: UnsafeMutableRawPointer
+    ) -> Int {
+        guard want > 0, count > 0 else { return 0 }
+        let size = Self.recordSize
+        let entry = Address.compactSize
+        let total = bucketCount
+        var bucket = total == 1 ? 0 : Int(random.next() % UInt64(total))
+        var index = 0
+        let startBucketCount = withBucket(bucket) { $0.count / size }
+        if startBucketCount > 0 { index = Int(random.next() % UInt64(startBucketCount)) }
+        let available = count - (seedersWanted ? 0 : seeders)
+        var stepsLeft = seedersWanted || available <= want ? count : min(count, 8 * want + 64)
         var given = 0
-        /// Walks positions `from..<to` of run `run` (offsets in its segment; the tail after the runs when
-        /// `run == runs`) until `quota` peers in all were given; returns where it stopped.
-        func walk(_ run: Int, from: Int, to: Int, quota: Int) -> Int {
-            var offset = from
-            var position = start + run * spacing + offset
-            if position >= count { position -= count }
-            while offset < to && given < quota && stepsLeft > 0 {
-                let record = records[position]
-                if position != excluding && (seedersWanted || !record.isSeeder) {
-                    body(record)
+        while given < want && stepsLeft > 0 {
+            withBucket(bucket) { bytes in
+                let records = bytes.count / size
+                while index < records && given < want && stepsLeft > 0 {
+                    let record = bytes.baseAddress! + index * size
+                    index += 1
+                    stepsLeft -= 1
+                    let flags = PeerFlags(rawValue: record.load(fromByteOffset: entry, as: UInt8.self))
+                    if !seedersWanted && flags.isSeeder { continue }
+                    let key = Address.load(record)
+                    if let excluding, key == excluding { continue }
+                    let (address, port) = Address.peer(key, secret: secret)
+                    address.storeCompact(port: port, into: output + given * entry)
                     given += 1
                 }
-                stepsLeft -= 1
-                offset += 1
-                position += 1
-                if position == count { position = 0 }
             }
-            return offset
+            index = 0
+            bucket += 1
+            if bucket == total { bucket = 0 }
         }
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: runs) { stops in
-            // First a share from each run, then what they still hold, then the few positions after them.
-            for run in 0..<runs { stops[run] = walk(run, from: 0, to: spacing, quota: min(share * (run + 1), want)) }
-            for run in 0..<runs where given < want { stops[run] = walk(run, from: stops[run], to: spacing, quota: want) }
-            if given < want { _ = walk(runs, from: 0, to: count - runs * spacing, quota: want) }
-        }
+        return given
     }
 
-    // MARK: - The index
+    // MARK: - Buckets
 
-    private mutating func rebuildIndex(key: (UInt64, UInt64)) {
-        guard records.count > Self.scanLimit / 2 else {
-            slots = []
-            return
-        }
-        var capacity = 32
-        while capacity * 3 < records.count * 4 { capacity *= 2 }  // load at most 3/4; growing doubles it
-        slots = ContiguousArray(repeating: 0, count: capacity)
-        for position in records.indices { place(position, key: key) }
-    }
-
-    private mutating func place(_ position: Int, key: (UInt64, UInt64)) {
-        let mask = slots.count - 1
-        var slot = Self.hash(records[position].address, records[position].port, key) & mask
-        while slots[slot] != 0 { slot = (slot + 1) & mask }
-        slots[slot] = UInt32(position + 1)
-    }
-
-    /// The slot holding `position`.
-    private func slot(of position: Int, key: (UInt64, UInt64)) -> Int {
-        let mask = slots.count - 1
-        var slot = Self.hash(records[position].address, records[position].port, key) & mask
-        while slots[slot] != UInt32(position + 1) { slot = (slot + 1) & mask }
-        return slot
-    }
-
-    /// Empties `position`'s slot, shifting later members of its probe run back (Knuth's algorithm R).
-    private mutating func unindex(_ position: Int, key: (UInt64, UInt64)) {
-        let mask = slots.count - 1
-        var hole = slot(of: position, key: key)
-        var next = (hole + 1) & mask
-        while slots[next] != 0 {
-            let moved = Int(slots[next] - 1)
-            let home = Self.hash(records[moved].address, records[moved].port, key) & mask
-            // Move it back when its home is not cyclically within (hole, next].
-            let distanceToNext = (next - home) & mask
-            let distanceToHole = (next - hole) & mask
-            if distanceToNext >= distanceToHole {
-                slots[hole] = slots[next]
-                hole = next
+    /// Doubles the buckets: each splits at the key bit below those that chose it.
+    private mutating func split() {
+        let size = Self.recordSize
+        let old = buckets.isEmpty ? [single] : buckets
+        let shift = UInt64(63 - (old.count.trailingZeroBitCount))
+        var next = ContiguousArray<ContiguousArray<UInt8>>()
+        next.reserveCapacity(old.count * 2)
+        for bytes in old {
+            let records = bytes.count / size
+            let cut = bytes.withUnsafeBytes { buffer in
+                var low = 0
+                var high = records
+                while low < high {
+                    let middle = (low + high) >> 1
+                    if Address.top(Address.load(buffer.baseAddress! + middle * size)) >> shift & 1 == 0 {
+                        low = middle + 1
+                    } else {
+                        high = middle
+                    }
+                }
+                return low
             }
-            next = (next + 1) & mask
+            for range in [0..<(cut * size), (cut * size)..<bytes.count] {
+                var part = ContiguousArray<UInt8>()
+                part.reserveCapacity(range.count + range.count / 8)
+                part.append(contentsOf: bytes[range])
+                next.append(part)
+            }
         }
-        slots[hole] = 0
+        single = []
+        buckets = next
     }
 
-    /// The record at `from` is about to move to `to`: its slot follows.
-    private mutating func reindex(from: Int, to: Int, key: (UInt64, UInt64)) {
-        slots[slot(of: from, key: key)] = UInt32(to + 1)
+    /// Halves the buckets: neighbours join (their records stay in key order).
+    private mutating func merge() {
+        var next = ContiguousArray<ContiguousArray<UInt8>>()
+        next.reserveCapacity(buckets.count / 2)
+        for pair in stride(from: 0, to: buckets.count, by: 2) {
+            var joined = ContiguousArray<UInt8>()
+            let bytes = buckets[pair].count + buckets[pair + 1].count
+            joined.reserveCapacity(bytes + bytes / 8)
+            joined.append(contentsOf: buckets[pair])
+            joined.append(contentsOf: buckets[pair + 1])
+            next.append(joined)
+        }
+        if next.count == 1 {
+            single = next[0]
+            buckets = []
+        } else {
+            buckets = next
+        }
     }
 }

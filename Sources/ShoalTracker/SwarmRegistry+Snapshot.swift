@@ -14,6 +14,7 @@ extension SwarmRegistry {
     /// The registry as bytes, with each peer's time left counted from `now`.
     public func snapshot(now: Instant) -> [UInt8] {
         let time = seconds(now)
+        let current = epoch(time)
         var output = Self.snapshotMagic
         output.reserveCapacity(16 + swarms.count * 40 + peerCount * 12)
         output.appendBigEndian(Self.snapshotVersion)
@@ -23,18 +24,21 @@ extension SwarmRegistry {
             output.appendBigEndian(UInt64(max(swarm.completed, 0)))
             output.appendBigEndian(UInt32(swarm.v4.count))
             output.appendBigEndian(UInt32(swarm.v6.count))
-            for record in swarm.v4.records { Self.append(record, time: time, to: &output) }
-            for record in swarm.v6.records { Self.append(record, time: time, to: &output) }
+            swarm.v4.forEach(secret: key) { append($0, time: time, epoch: current, to: &output) }
+            swarm.v6.forEach(secret: key) { append($0, time: time, epoch: current, to: &output) }
         }
         return output
     }
 
-    private static func append<Address: RegistryAddress>(_ record: PeerRecord<Address>, time: UInt32, to output: inout [UInt8]) {
-        var entry: [UInt8] = []
-        record.address.appendCompact(port: record.port, to: &entry)
-        output += entry
-        output.append(record.flags & (PeerRecord<Address>.seeder | PeerRecord<Address>.counted))
-        output.appendBigEndian(record.expires > time ? record.expires - time : 0)
+    /// File flags: 1 seeds, 2 its `completed` was counted.
+    private func append<Address: RegistryAddress>(_ peer: StoredPeer<Address>, time: UInt32, epoch: UInt32, to output: inout [UInt8]) {
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: Address.compactSize))
+        output.withUnsafeMutableBytes { peer.address.storeCompact(port: peer.port, into: $0.baseAddress! + start) }
+        output.append((peer.flags.isSeeder ? 1 : 0) | (peer.flags.isCounted ? 2 : 0))
+        // Seconds until the end of the epoch it expires in (0: expired, not swept yet).
+        let left = peer.flags.epochsLeft(now: epoch)
+        output.appendBigEndian(left < 0 ? 0 : (epoch &+ UInt32(left) &+ 1) &* epochLength &- time)
     }
 
     /// A registry holding what `bytes` (a ``snapshot(now:)``) held, under `configuration`: peers not
@@ -88,22 +92,25 @@ extension SwarmRegistry {
                 continue
             }
             swarms[position].completed = Int64(clamping: completed)
-            let key = self.key
             for _ in 0..<count4 {
                 let host = IPv4Host(value: buffer.loadBigEndian(UInt32.self, at: offset))
-                let record = Self.record(host, buffer, at: offset + 4, time: time, timeout: timeout)
+                if Self.restore(
+                    host, buffer, at: offset + 4, into: &swarms[position].v4, time: time, timeout: timeout, epochLength: epochLength,
+                    secret: key, canAdd: peerCount < configuration.maxPeers)
+                {
+                    peerCount += 1
+                }
                 offset += 11
-                guard record.port != 0, peerCount < configuration.maxPeers, swarms[position].v4.find(host, port: record.port, key: key) == nil else { continue }
-                swarms[position].v4.insert(record, key: key)
-                peerCount += 1
             }
             for _ in 0..<count6 {
                 let host = IPv6Host(high: buffer.loadBigEndian(UInt64.self, at: offset), low: buffer.loadBigEndian(UInt64.self, at: offset + 8))
-                let record = Self.record(host, buffer, at: offset + 16, time: time, timeout: timeout)
+                if Self.restore(
+                    host, buffer, at: offset + 16, into: &swarms[position].v6, time: time, timeout: timeout, epochLength: epochLength,
+                    secret: key, canAdd: peerCount < configuration.maxPeers)
+                {
+                    peerCount += 1
+                }
                 offset += 23
-                guard record.port != 0, peerCount < configuration.maxPeers, swarms[position].v6.find(host, port: record.port, key: key) == nil else { continue }
-                swarms[position].v6.insert(record, key: key)
-                peerCount += 1
             }
             if swarms[position].peerCount > 0 { swarms[position].emptySince = nil }
         }
@@ -112,12 +119,21 @@ extension SwarmRegistry {
         }
     }
 
-    private static func record<Address: RegistryAddress>(
-        _ address: Address, _ buffer: UnsafeRawBufferPointer, at offset: Int, time: UInt32, timeout: UInt32
-    ) -> PeerRecord<Address> {
+    /// Adds the peer at `address` whose port, flags and seconds left are at `offset` (unless its port is 0,
+    /// it has no time left, the registry is full, or it is there already); returns whether it was added.
+    private static func restore<Address: RegistryAddress>(
+        _ address: Address, _ buffer: UnsafeRawBufferPointer, at offset: Int, into store: inout PeerStore<Address>, time: UInt32,
+        timeout: UInt32, epochLength: UInt32, secret: (UInt64, UInt64), canAdd: Bool
+    ) -> Bool {
         let port = buffer.loadBigEndian(UInt16.self, at: offset)
-        let flags = buffer[offset + 2] & (PeerRecord<Address>.seeder | PeerRecord<Address>.counted)
+        let flags = buffer[offset + 2]
         let left = min(buffer.loadBigEndian(UInt32.self, at: offset + 3), timeout)
-        return PeerRecord(address: address, expires: time &+ left, port: port, flags: flags)
+        guard port != 0, left > 0, canAdd else { return false }
+        let peer = Address.key(address, port: port, secret: secret)
+        let (location, found) = store.find(peer)
+        guard !found else { return false }
+        let expires = (time &+ left &- 1) / epochLength
+        store.insert(peer, flags: PeerFlags(seeder: flags & 1 != 0, counted: flags & 2 != 0, expires: expires), at: location)
+        return true
     }
 }

@@ -5,9 +5,9 @@ import ShoalCore
 /// in, counts and compact peers go out; the HTTP and UDP servers share one registry.
 ///
 /// Built for millions of peers: swarms live in one array (found through a dictionary from the inline
-/// 20-byte info-hash to their position), their peers in ``PeerStore``s of fixed-size records, so a peer
-/// costs about 12 bytes of record plus about 8 of index for IPv4 (24 + 8 for IPv6), with no object or
-/// allocation of its own. Peers that miss their announces expire (`peerTimeout`); expired peers and
+/// 20-byte info-hash to their position), their peers in ``PeerStore``s of packed records sorted by a keyed
+/// hash, so a peer costs its 7 bytes (IPv4; 19 for IPv6) and an eighth more of growth room at most, with no
+/// index, object or allocation of its own. Peers that miss their announces expire (`peerTimeout`); expired peers and
 /// empty swarms are swept a bounded amount at a time (`sweep`), so no call takes long.
 public struct SwarmRegistry: Sendable {
     public struct Configuration: Hashable, Sendable {
@@ -123,6 +123,19 @@ public struct SwarmRegistry: Sendable {
         UInt32(clamping: (now - origin).nanoseconds / 1_000_000_000)
     }
 
+    /// Seconds of an expiry epoch: an eighth of the peer timeout, rounded up. Peers keep the epoch they
+    /// expire in, modulo 64, in their record's last byte (opentracker keeps peers in pools by age, 5
+    /// minutes apart): a peer goes at most an epoch after its timeout.
+    var epochLength: UInt32 { UInt32(clamping: max((configuration.peerTimeout + 7) / 8, 1)) }
+
+    /// Peers a sweep should visit per second: enough to go round the registry within 10 expiry epochs
+    /// (expiry epochs are kept modulo 64, so a peer must be swept within 22 epochs after it expired).
+    public var sweepBudgetPerSecond: Int { max(200_000, peerCount / (10 * Int(epochLength)) + 1) }
+
+    /// The epoch of registry second `time`.
+    @inline(__always)
+    func epoch(_ time: UInt32) -> UInt32 { time / epochLength }
+
     /// Peers to give for a request of `numWant` (nil or negative: the default), within `limit`.
     @inline(__always)
     public func peersToGive(_ numWant: Int?, limit: Int) -> Int {
@@ -136,14 +149,17 @@ public struct SwarmRegistry: Sendable {
     public mutating func announce(
         _ announce: Announce, now: Instant, limit: Int = .max, peers: inout [UInt8]
     ) throws(Refusal) -> ScrapeCounts {
-        if let allowList = configuration.allowList, !allowList.contains(announce.infoHash) { throw .notAllowed }
         let time = seconds(now)
-        guard let position = swarmPosition(announce.infoHash, create: announce.event != .stopped, time: time) else {
+        // Swarms exist only for allowed info-hashes: the allow-list is asked only for a new one (one hash
+        // of the info-hash per announce instead of two).
+        let known = positions[announce.infoHash].map(Int.init)
+        if known == nil, let allowList = configuration.allowList, !allowList.contains(announce.infoHash) { throw .notAllowed }
+        guard let position = known ?? swarmPosition(announce.infoHash, create: announce.event != .stopped, time: time) else {
             if announce.event == .stopped { return ScrapeCounts(seeders: 0, completed: 0, leechers: 0) }
             throw .full
         }
         let want = announce.event == .stopped ? 0 : peersToGive(announce.numWant, limit: limit)
-        let expires = time &+ UInt32(clamping: configuration.peerTimeout)
+        let expires = epoch(time &+ UInt32(clamping: configuration.peerTimeout))
         let seeder = announce.left == 0
         let canAdd = peerCount < configuration.maxPeers
         var random = self.random
@@ -192,29 +208,28 @@ public struct SwarmRegistry: Sendable {
         want: Int, canAdd: Bool, key: (UInt64, UInt64), random: inout SplitMix64, peers: inout [UInt8]
     ) -> StoreChange {
         var change = StoreChange()
-        let found = store.find(address, port: announce.port, key: key)
+        let own = Address.key(address, port: announce.port, secret: key)
+        let (location, found) = store.find(own)
         if announce.event == .stopped {
-            if let found {
-                store.remove(at: found, key: key)
+            if found {
+                store.remove(at: location)
                 change.added = -1
             }
             return change
         }
-        if announce.event == .completed, found.map({ store.records[$0].flags & PeerRecord<Address>.counted == 0 }) ?? true {
+        if announce.event == .completed, !found || !store.flags(at: location).isCounted {
             change.completed = true
         }
-        let own: Int
-        if let found {
-            store.update(at: found, expires: expires, seeder: seeder, counted: change.completed)
-            own = found
+        if found {
+            let counted = change.completed || store.flags(at: location).isCounted
+            store.update(at: location, flags: PeerFlags(seeder: seeder, counted: counted, expires: expires))
         } else {
             guard canAdd else {
                 change.refused = true
                 change.completed = false
                 return change
             }
-            let flags = (seeder ? PeerRecord<Address>.seeder : 0) | (change.completed ? PeerRecord<Address>.counted : 0)
-            own = store.insert(PeerRecord(address: address, expires: expires, port: announce.port, flags: flags), key: key)
+            store.insert(own, flags: PeerFlags(seeder: seeder, counted: change.completed, expires: expires), at: location)
             change.added = 1
         }
         // Room for every peer first (one memset), then entries stored in place: appending byte by byte
@@ -222,15 +237,10 @@ public struct SwarmRegistry: Sendable {
         let start = peers.count
         let size = Address.compactSize
         peers.append(contentsOf: repeatElement(0, count: want * size))
-        var written = 0
-        peers.withUnsafeMutableBytes { output in
-            store.sample(want, excluding: own, seedersWanted: !seeder, random: &random) { record in
-                guard written < want * size else { return }
-                record.address.storeCompact(port: record.port, into: output, at: start + written)
-                written += size
-            }
+        let written = peers.withUnsafeMutableBytes { output in
+            store.sample(want, excluding: own, seedersWanted: !seeder, secret: key, random: &random, into: output.baseAddress! + start)
         }
-        peers.removeLast(want * size - written)
+        peers.removeLast((want - written) * size)
         return change
     }
 
@@ -264,15 +274,15 @@ public struct SwarmRegistry: Sendable {
     @discardableResult
     public mutating func sweep(now: Instant, budget: Int) -> Int {
         let time = seconds(now)
+        let current = epoch(time)
         var visited = 0
         var removed = 0
         var steps = 0
-        let key = self.key
         while visited < budget, !swarms.isEmpty, steps < swarms.count {
             if sweepCursor >= swarms.count { sweepCursor = 0 }
             let position = sweepCursor
             visited += swarms[position].peerCount + 1
-            let gone = swarms[position].v4.removeExpired(before: time, key: key) + swarms[position].v6.removeExpired(before: time, key: key)
+            let gone = swarms[position].v4.removeExpired(now: current) + swarms[position].v6.removeExpired(now: current)
             removed += gone
             peerCount -= gone
             if swarms[position].peerCount == 0 {

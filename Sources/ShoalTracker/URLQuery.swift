@@ -27,53 +27,58 @@ public enum URLQuery {
 
     /// Calls `body` with each `name=value` of `query` (the part after `?`, up to any `#`), both
     /// percent-decoded (`+` is a space), in order, at most ``maxParameters``. A `%` not followed by two
-    /// hexadecimal digits is kept as it is. Returns false if `body` did.
+    /// hexadecimal digits is kept as it is. The buffers are valid only during the call. Returns false if
+    /// `body` did.
     @discardableResult
     public static func forEachParameter(
-        in query: UnsafeRawBufferPointer, _ body: (_ name: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>) -> Bool
+        in query: UnsafeRawBufferPointer,
+        _ body: (_ name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) -> Bool
     ) -> Bool {
-        var count = 0
-        var start = 0
-        var name: [UInt8] = []
-        var value: [UInt8] = []
-        name.reserveCapacity(32)
-        value.reserveCapacity(64)
-        while start < query.count, count < maxParameters {
-            var end = start
-            while end < query.count, query[end] != UInt8(ascii: "&"), query[end] != UInt8(ascii: "#") { end += 1 }
-            if end > start {
-                var equals = start
-                while equals < end, query[equals] != UInt8(ascii: "=") { equals += 1 }
-                name.removeAll(keepingCapacity: true)
-                value.removeAll(keepingCapacity: true)
-                decode(query, start..<equals, into: &name)
-                if equals < end { decode(query, (equals + 1)..<end, into: &value) }
-                count += 1
-                if !body(name[...], value[...]) { return false }
+        // Decoded text is never longer than the query: one scratch buffer holds any name and value.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(query.count, 1)) { scratch in
+            var count = 0
+            var start = 0
+            while start < query.count, count < maxParameters {
+                var end = start
+                while end < query.count, query[end] != UInt8(ascii: "&"), query[end] != UInt8(ascii: "#") { end += 1 }
+                if end > start {
+                    var equals = start
+                    while equals < end, query[equals] != UInt8(ascii: "=") { equals += 1 }
+                    let nameCount = decode(query, start..<equals, into: scratch, at: 0)
+                    let valueCount = equals < end ? decode(query, (equals + 1)..<end, into: scratch, at: nameCount) : 0
+                    count += 1
+                    let name = UnsafeBufferPointer(rebasing: scratch[0..<nameCount])
+                    let value = UnsafeBufferPointer(rebasing: scratch[nameCount..<(nameCount + valueCount)])
+                    if !body(name, value) { return false }
+                }
+                if end < query.count, query[end] == UInt8(ascii: "#") { break }
+                start = end + 1
             }
-            if end < query.count, query[end] == UInt8(ascii: "#") { break }
-            start = end + 1
+            return true
         }
-        return true
     }
 
-    private static func decode(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, into output: inout [UInt8]) {
+    /// Decodes `range` of `bytes` into `output` from `offset`; returns the bytes written (at most
+    /// `range.count`).
+    private static func decode(
+        _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, into output: UnsafeMutableBufferPointer<UInt8>, at offset: Int
+    ) -> Int {
         var index = range.lowerBound
+        var written = offset
         while index < range.upperBound {
             let byte = bytes[index]
             if byte == UInt8(ascii: "%"), index + 2 < range.upperBound, let high = hexValue(bytes[index + 1]),
                 let low = hexValue(bytes[index + 2])
             {
-                output.append(high << 4 | low)
+                output[written] = high << 4 | low
                 index += 3
-            } else if byte == UInt8(ascii: "+") {
-                output.append(UInt8(ascii: " "))
-                index += 1
             } else {
-                output.append(byte)
+                output[written] = byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte
                 index += 1
             }
+            written += 1
         }
+        return written - offset
     }
 
     @inline(__always)

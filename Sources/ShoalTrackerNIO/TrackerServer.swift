@@ -1,15 +1,13 @@
-import HummingbirdCore
-import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
-import ServiceLifecycle
 import ShoalCore
 import ShoalStorage
 import ShoalTracker
 import Synchronization
 
-/// `shoal tracker`: one swarm registry served over HTTP (HummingbirdCore: `/announce`, `/scrape`) and UDP
-/// (BEP 15, SwiftNIO), on each bind address.
+/// `shoal tracker`: one swarm registry served over HTTP (`/announce`, `/scrape`: NIO's HTTP/1 pipeline and
+/// ``TrackerHTTPHandler``) and UDP (BEP 15), on each bind address.
 ///
 /// The registry and both protocol cores live under one lock: a UDP datagram or an HTTP request holds it
 /// for the microseconds its core takes (no `await` inside), so both protocols see one registry without a
@@ -32,16 +30,17 @@ public final class TrackerServer: Sendable {
         /// Event loop threads (one is fastest per CPU second: the registry has one lock anyway).
         public var threads: Int
         /// A group to serve on instead of one of `threads` of its own (kept running at stop): `shoal
-        /// tracker` passes NIO's singleton group after making it Swift Concurrency's executor, so that
-        /// Hummingbird's request tasks run on the event loop thread instead of hopping to the concurrency
-        /// pool and back for every request.
+        /// tracker` passes NIO's singleton group.
         public var group: (any EventLoopGroup)?
+        /// An HTTP connection that sends nothing for this long is closed (slow or abandoned clients must
+        /// not hold sockets for ever).
+        public var httpIdleTimeout: Interval
 
         public init(
             httpPort: Int? = 6969, udpPort: Int? = 6969, bindAddresses: [String] = [],
             registry: SwarmRegistry.Configuration, udp: UDPTrackerServer.Configuration = .init(),
             maxFullScrape: Int = 10_000, statePath: String? = nil, saveInterval: Interval = .seconds(300), threads: Int = 1,
-            group: (any EventLoopGroup)? = nil
+            group: (any EventLoopGroup)? = nil, httpIdleTimeout: Interval = .seconds(60)
         ) {
             self.httpPort = httpPort
             self.udpPort = udpPort
@@ -53,6 +52,7 @@ public final class TrackerServer: Sendable {
             self.saveInterval = saveInterval
             self.threads = threads
             self.group = group
+            self.httpIdleTimeout = httpIdleTimeout
         }
     }
 
@@ -60,6 +60,8 @@ public final class TrackerServer: Sendable {
         var registry: SwarmRegistry
         var udp: UDPTrackerServer
         var http: HTTPTrackerServer
+        var httpAnnounces = 0
+        var httpScrapes = 0
     }
 
     /// What the tracker holds and has done, for its status line.
@@ -73,7 +75,6 @@ public final class TrackerServer: Sendable {
 
     public let configuration: Configuration
     private let state: Mutex<State>
-    private let httpCounts = Mutex<(announces: Int, scrapes: Int)>((0, 0))
     private let group: any EventLoopGroup
     /// The group is ours to shut down.
     private let ownsGroup: Bool
@@ -81,7 +82,9 @@ public final class TrackerServer: Sendable {
 
     struct Running: Sendable {
         var udpChannels: [any Channel] = []
-        var httpServers: [(group: ServiceGroup, task: Task<Void, any Error>)] = []
+        var httpServers: [any Channel] = []
+        /// Open HTTP connections, closed at stop.
+        var httpConnections: [ObjectIdentifier: any Channel] = [:]
         var timers: [RepeatedTask] = []
         var stopped = false
     }
@@ -182,39 +185,58 @@ public final class TrackerServer: Sendable {
             if let address = channel.localAddress { udpAddresses.append(address) }
         }
         if let port = configuration.httpPort {
-            var logger = Logger(label: "shoal.tracker.http")
-            logger.logLevel = .error
-            let (bound, continuation) = AsyncStream.makeStream(of: SocketAddress?.self)
-            let server = Server(
-                childChannelSetup: TrackerHTTPResponder(tracker: self).channel,
-                configuration: ServerConfiguration(address: .hostname(host, port: port), reuseAddress: true),
-                onServerRunning: { channel in
-                    continuation.yield(channel.localAddress)
-                    continuation.finish()
-                },
-                eventLoopGroup: group, logger: logger)
-            let serviceGroup = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [], logger: logger))
-            let task = Task {
-                defer { continuation.finish() }
-                try await serviceGroup.run()
-            }
-            running.withLock { $0.httpServers.append((serviceGroup, task)) }
-            var address: SocketAddress?
-            for await value in bound { address = value }
-            guard let address else {
-                // The server ended before it ran: its bind failed.
-                do { try await task.value } catch { throw error }
-                throw TrackerServerError(message: "the HTTP server on \(host):\(port) did not start")
-            }
-            httpAddresses.append(address)
+            let idle = TimeAmount.nanoseconds(max(configuration.httpIdleTimeout.nanoseconds, 1_000_000_000))
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 1024)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                        // NIO's HTTP/1 request decoder (llhttp, with its limits); answers are written by the
+                        // handler as bytes (see TrackerHTTPHandler).
+                        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.httpLimits)))
+                        try channel.pipeline.syncOperations.addHandler(TrackerHTTPHandler(tracker: self))
+                        opened(channel)
+                    }
+                }
+                .bind(host: host, port: port).get()
+            running.withLock { $0.httpServers.append(channel) }
+            if let address = channel.localAddress { httpAddresses.append(address) }
         }
+    }
+
+    /// A request head (line and headers) of at most 16 KiB: an announce is a few hundred bytes, a scrape
+    /// of many info-hashes a few KiB.
+    private static var httpLimits: NIOHTTPDecoderLimitConfiguration {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = 16 << 10
+        limits.maxHeaderListSize = 16 << 10
+        limits.maxHeaderFieldCount = 100
+        return limits
+    }
+
+    /// Keeps an HTTP connection until it closes, so that `stop` can close it.
+    private func opened(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        let stopped = running.withLock { running in
+            if !running.stopped { running.httpConnections[id] = channel }
+            return running.stopped
+        }
+        if stopped {
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { [self] _ in _ = running.withLock { $0.httpConnections.removeValue(forKey: id) } }
     }
 
     private func startTimers() {
         let loop = group.next()
         let sweep = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             // A second of announces' worth of expiry checks at most, so no request waits long for the lock.
-            state.withLock { _ = $0.registry.sweep(now: TrackerClock.now(), budget: 200_000) }
+            state.withLock { _ = $0.registry.sweep(now: TrackerClock.now(), budget: $0.registry.sweepBudgetPerSecond) }
         }
         var timers = [sweep]
         if configuration.statePath != nil {
@@ -230,37 +252,36 @@ public final class TrackerServer: Sendable {
 
     // MARK: - Serving
 
-    /// A UDP datagram (called on the UDP channel's event loop).
-    func handleDatagram(_ packet: UnsafeRawBufferPointer, from source: TrackerHost, reply: inout [UInt8]) -> Bool {
-        let now = TrackerClock.now()
-        return state.withLock { state in
+    /// A UDP datagram received at `now` (called on the UDP channel's event loop).
+    func handleDatagram(_ packet: UnsafeRawBufferPointer, from source: TrackerHost, now: Instant, reply: inout [UInt8]) -> Bool {
+        state.withLock { state in
             state.udp.received(packet, from: source, now: now, registry: &state.registry, reply: &reply)
         }
     }
 
-    /// The body answering `GET /announce?query`.
-    func handleAnnounce(query: UnsafeRawBufferPointer, from source: TrackerHost) -> [UInt8] {
+    /// Appends the body answering `GET /announce?query` to `body`.
+    func handleAnnounce(query: UnsafeRawBufferPointer, from source: TrackerHost, body: inout [UInt8]) {
         let now = TrackerClock.now()
-        var body: [UInt8] = []
         state.withLock { state in
             state.http.announce(query: query, from: source, now: now, registry: &state.registry, body: &body)
+            state.httpAnnounces += 1
         }
-        httpCounts.withLock { $0.announces += 1 }
-        return body
     }
 
-    /// The body answering `GET /scrape?query`.
-    func handleScrape(query: UnsafeRawBufferPointer) -> [UInt8] {
-        var body: [UInt8] = []
-        state.withLock { state in state.http.scrape(query: query, registry: state.registry, body: &body) }
-        httpCounts.withLock { $0.scrapes += 1 }
-        return body
+    /// Appends the body answering `GET /scrape?query` to `body`.
+    func handleScrape(query: UnsafeRawBufferPointer, body: inout [UInt8]) {
+        state.withLock { state in
+            state.http.scrape(query: query, registry: state.registry, body: &body)
+            state.httpScrapes += 1
+        }
     }
 
     public var status: Status {
-        let (swarms, peers, udp) = state.withLock { ($0.registry.swarmCount, $0.registry.peerCount, $0.udp.counters) }
-        let http = httpCounts.withLock { $0 }
-        return Status(swarms: swarms, peers: peers, udp: udp, httpAnnounces: http.announces, httpScrapes: http.scrapes)
+        state.withLock {
+            Status(
+                swarms: $0.registry.swarmCount, peers: $0.registry.peerCount, udp: $0.udp.counters, httpAnnounces: $0.httpAnnounces,
+                httpScrapes: $0.httpScrapes)
+        }
     }
 
     /// A swarm's counts now; nil when the tracker does not know it.
@@ -273,7 +294,7 @@ public final class TrackerServer: Sendable {
 
     // MARK: - Stopping and saving
 
-    /// Stops serving (HTTP requests in progress finish), then saves the state file when there is one.
+    /// Stops serving (requests already read are answered; open connections are closed), then saves the state file when there is one.
     public func stop(save: Bool = true) async {
         let stopping = running.withLock { running -> Running? in
             guard !running.stopped else { return nil }
@@ -283,10 +304,11 @@ public final class TrackerServer: Sendable {
         guard let stopping else { return }
         for timer in stopping.timers { timer.cancel() }
         for channel in stopping.udpChannels { try? await channel.close() }
-        for server in stopping.httpServers {
-            await server.group.triggerGracefulShutdown()
-            _ = try? await server.task.value
-        }
+        for channel in stopping.httpServers { try? await channel.close() }
+        // Requests already read were answered in the read that completed them; what is left are idle
+        // connections or partial requests.
+        let connections = running.withLock { Array($0.httpConnections.values) }
+        for channel in connections { try? await channel.close() }
         if save, configuration.statePath != nil {
             try? saveState()
         }

@@ -1,9 +1,11 @@
 import NIOCore
+import ShoalCore
 import ShoalTracker
 
 /// The UDP side of `shoal tracker`: each datagram goes through the BEP 15 server core (under the
 /// tracker's lock, with the registry), and its answer goes back to its source. Answers of one read
-/// batch (recvmmsg) are flushed together (sendmmsg). When the socket cannot take more, answers are
+/// batch (recvmmsg) are written into one buffer and, at the batch's end, sent as slices of it and flushed
+/// together (sendmmsg): one allocation per batch instead of two per answer. When the socket cannot take more, answers are
 /// dropped, as UDP may: a flood never makes the server buffer without bound.
 final class UDPTrackerServerHandler: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: used only on its channel's event loop (NIO's guarantee for a handler).
@@ -13,7 +15,17 @@ final class UDPTrackerServerHandler: ChannelInboundHandler, @unchecked Sendable 
     private let tracker: TrackerServer
     /// The answer being built, reused for every datagram.
     private var reply: [UInt8] = []
-    private var unflushed = false
+    /// The answers of the current batch; a new one for each batch (the slices sent keep the old alive
+    /// until they are written, so writing into it again would copy it).
+    private var batch: ByteBuffer?
+    /// When the batch was read: one clock reading serves all its datagrams.
+    private var batchTime: Instant?
+    /// Each answer of the batch: where it goes, and its bytes in `batch`.
+    private var answers: [(to: SocketAddress, start: Int, count: Int)] = []
+
+    /// Room for about 64 answers of 50 IPv4 peers (a batch is at most 64 datagrams), under glibc's
+    /// 128 KiB mmap threshold.
+    static let batchCapacity = 64 * 320
 
     init(tracker: TrackerServer) {
         self.tracker = tracker
@@ -24,19 +36,27 @@ final class UDPTrackerServerHandler: ChannelInboundHandler, @unchecked Sendable 
         let envelope = unwrapInboundIn(data)
         guard let source = TrackerHost(socketAddress: envelope.remoteAddress) else { return }
         reply.removeAll(keepingCapacity: true)
+        let now = batchTime ?? TrackerClock.now()
+        batchTime = now
         let answered = envelope.data.withUnsafeReadableBytes { packet in
-            tracker.handleDatagram(packet, from: source, reply: &reply)
+            tracker.handleDatagram(packet, from: source, now: now, reply: &reply)
         }
-        guard answered, context.channel.isWritable else { return }
-        var buffer = context.channel.allocator.buffer(capacity: reply.count)
-        buffer.writeBytes(reply)
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
-        unflushed = true
+        guard answered else { return }
+        if batch == nil { batch = context.channel.allocator.buffer(capacity: max(Self.batchCapacity, reply.count)) }
+        answers.append((envelope.remoteAddress, batch!.writerIndex, reply.count))
+        batch!.writeBytes(reply)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        guard unflushed else { return }
-        unflushed = false
+        batchTime = nil
+        guard let batch else { return }
+        self.batch = nil
+        defer { answers.removeAll(keepingCapacity: true) }
+        guard context.channel.isWritable else { return }
+        for answer in answers {
+            let bytes = batch.getSlice(at: answer.start, length: answer.count)!
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: answer.to, data: bytes)), promise: nil)
+        }
         context.flush()
     }
 

@@ -67,8 +67,8 @@ struct TrackerCommand: AsyncParsableCommand {
         var generator = SystemRandomNumberGenerator()
         let registry = SwarmRegistry.Configuration(
             interval: interval, maxNumWant: maxPeers, allowList: allowed, seed: generator.next())
-        // One thread serves everything: NIO's singleton group of one loop, made Swift Concurrency's executor,
-        // so that HTTP requests (Hummingbird runs each connection as a task) never hop between threads.
+        // One thread serves everything: NIO's singleton group of one loop, also made Swift Concurrency's
+        // executor so that the command's own tasks (status lines, stopping) add no threads.
         NIOSingletons.groupLoopCountSuggestion = 1
         let group: (any EventLoopGroup)? =
             NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()

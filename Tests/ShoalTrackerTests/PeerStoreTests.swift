@@ -6,115 +6,170 @@ import Testing
 
 @Suite("Peer store")
 struct PeerStoreTests {
-    let key: (UInt64, UInt64) = (0x1234, 0x5678)
-
-    /// Random inserts, updates and removals, checked against a dictionary after every step, across the
-    /// sizes where the store scans, builds its index, grows it, and drops it again.
-    @Test(arguments: [1, 2, 3])
-    func agreesWithADictionaryUnderRandomChanges(seed: UInt64) {
-        var random = SeededGenerator(seed: seed)
-        var store = PeerStore<IPv4Host>()
-        var model: [PeerKey4: (expires: UInt32, seeder: Bool)] = [:]
-        for step in 0..<6000 {
-            // Grow for a while, then shrink, so every regime is crossed.
-            let growing = (step / 1500) % 2 == 0
-            let address = IPv4Host(value: UInt32(random.next() % 64))
-            let port = UInt16(1 + random.next() % 16)
-            let peer = PeerKey4(address: address, port: port)
-            let position = store.find(address, port: port, key: key)
-            #expect((position != nil) == (model[peer] != nil))
-            if let position {
-                if growing && random.next() % 3 != 0 {
-                    let seeder = random.next() % 2 == 0
-                    store.update(at: position, expires: UInt32(step), seeder: seeder, counted: false)
-                    model[peer] = (UInt32(step), seeder)
-                } else {
-                    store.remove(at: position, key: key)
-                    model[peer] = nil
-                }
-            } else if growing || random.next() % 4 == 0 {
-                let seeder = random.next() % 2 == 0
-                store.insert(PeerRecord(address: address, expires: UInt32(step), port: port, flags: seeder ? 1 : 0), key: key)
-                model[peer] = (UInt32(step), seeder)
-            }
-            #expect(store.count == model.count)
-            #expect(store.seeders == model.values.filter(\.seeder).count)
-        }
-        for (peer, value) in model {
-            let position = store.find(peer.address, port: peer.port, key: key)
-            #expect(position.map { store.records[$0].expires } == value.expires)
-        }
-    }
+    let secret: (UInt64, UInt64) = (0x1234_5678_9ABC_DEF0, 0x0FED_CBA9_8765_4321)
 
     struct PeerKey4: Hashable {
-        var address: IPv4Host
+        var address: UInt32
         var port: UInt16
     }
 
-    @Test func expiresOnlyPeersPastTheirTime() {
-        var store = PeerStore<IPv6Host>()
-        for index in 0..<100 {
-            store.insert(PeerRecord(address: IPv6Host(high: 1, low: UInt64(index)), expires: UInt32(index), port: 1, flags: 0), key: key)
+    /// Random inserts, updates and removals, checked against a dictionary after every step, across the
+    /// sizes where the store is one array, splits into buckets, and merges them again.
+    @Test(arguments: [1, 2])
+    func agreesWithADictionaryUnderRandomChanges(seed: UInt64) {
+        var random = SeededGenerator(seed: seed)
+        var store = PeerStore<IPv4Host>()
+        var model: [PeerKey4: PeerFlags] = [:]
+        var mostBuckets = 1
+        for step in 0..<40_000 {
+            // Grow for a while, then shrink, so every regime is crossed.
+            let growing = (step / 10_000) % 2 == 0
+            let peer = PeerKey4(address: UInt32(random.next() % 4096), port: UInt16(1 + random.next() % 4))
+            let key = IPv4Host.key(IPv4Host(value: peer.address), port: peer.port, secret: secret)
+            let (location, found) = store.find(key)
+            #expect(found == (model[peer] != nil))
+            let flags = PeerFlags(seeder: random.next() % 2 == 0, counted: random.next() % 2 == 0, expires: UInt32(step))
+            if found {
+                #expect(store.flags(at: location) == model[peer])
+                if growing && random.next() % 3 != 0 {
+                    store.update(at: location, flags: flags)
+                    model[peer] = flags
+                } else {
+                    store.remove(at: location)
+                    model[peer] = nil
+                }
+            } else if growing || random.next() % 4 == 0 {
+                store.insert(key, flags: flags, at: location)
+                model[peer] = flags
+            }
+            mostBuckets = max(mostBuckets, store.bucketCount)
+            if step % 1000 == 999 {
+                #expect(store.count == model.count)
+                #expect(store.seeders == model.values.filter(\.isSeeder).count)
+            }
         }
-        #expect(store.removeExpired(before: 40, key: key) == 40)
-        #expect(store.count == 60)
-        #expect(store.records.allSatisfy { $0.expires >= 40 })
-        for index in 40..<100 {
-            #expect(store.find(IPv6Host(high: 1, low: UInt64(index)), port: 1, key: key) != nil)
+        #expect(mostBuckets >= 4, "the store split into buckets")
+        var seen: [PeerKey4: PeerFlags] = [:]
+        store.forEach(secret: secret) { seen[PeerKey4(address: $0.address.value, port: $0.port)] = $0.flags }
+        #expect(seen == model)
+        // Emptied, it merges its buckets back into one.
+        for peer in model.keys {
+            let (location, found) = store.find(IPv4Host.key(IPv4Host(value: peer.address), port: peer.port, secret: secret))
+            #expect(found)
+            if found { store.remove(at: location) }
         }
-        #expect(store.find(IPv6Host(high: 1, low: 3), port: 1, key: key) == nil)
+        #expect(store.count == 0 && store.seeders == 0 && store.bucketCount == 1)
+    }
+
+    @Test func keysAreABijectionInAnOrderUnrelatedToAddresses() {
+        var random = SeededGenerator(seed: 5)
+        for _ in 0..<10_000 {
+            let v4 = IPv4Host(value: UInt32(truncatingIfNeeded: random.next()))
+            let port = UInt16(truncatingIfNeeded: random.next())
+            let back4 = IPv4Host.peer(IPv4Host.key(v4, port: port, secret: secret), secret: secret)
+            #expect(back4.address == v4 && back4.port == port)
+            #expect(IPv4Host.key(v4, port: port, secret: secret) >> 48 == 0)
+            let v6 = IPv6Host(high: random.next(), low: random.next())
+            let back6 = IPv6Host.peer(IPv6Host.key(v6, port: port, secret: secret), secret: secret)
+            #expect(back6.address == v6 && back6.port == port)
+        }
+        // Neighbouring addresses land far apart, and another secret orders them differently.
+        let keys = (0..<64).map { IPv4Host.key(IPv4Host(value: 0x0A00_0000 + UInt32($0)), port: 6881, secret: secret) }
+        let sorted = keys.indices.sorted { keys[$0] < keys[$1] }
+        #expect(sorted != Array(keys.indices))
+        let other = (0..<64).map { IPv4Host.key(IPv4Host(value: 0x0A00_0000 + UInt32($0)), port: 6881, secret: (1, 2)) }
+        #expect(other.indices.sorted { other[$0] < other[$1] } != sorted)
+    }
+
+    @Test func expiresOnlyPeersPastTheirEpochAcrossTheWrap() {
+        for now in [UInt32(40), 62, 1000] {
+            var store = PeerStore<IPv6Host>()
+            // Expiry epochs from 20 before `now` to 9 after it.
+            for index in 0..<30 {
+                let key = IPv6Host.key(IPv6Host(high: 1, low: UInt64(index)), port: 1, secret: secret)
+                let location = store.find(key).location
+                store.insert(key, flags: PeerFlags(seeder: index % 2 == 0, counted: false, expires: now - 20 + UInt32(index)), at: location)
+            }
+            #expect(store.removeExpired(now: now) == 20)
+            #expect(store.count == 10 && store.seeders == 5)
+            for index in 0..<30 {
+                let found = store.find(IPv6Host.key(IPv6Host(high: 1, low: UInt64(index)), port: 1, secret: secret)).found
+                #expect(found == (index >= 20))
+            }
+        }
+    }
+
+    func store(_ count: Int, seeder: (Int) -> Bool) -> PeerStore<IPv4Host> {
+        var store = PeerStore<IPv4Host>()
+        for index in 0..<count {
+            let key = IPv4Host.key(IPv4Host(value: UInt32(index)), port: 1, secret: secret)
+            store.insert(key, flags: PeerFlags(seeder: seeder(index), counted: false, expires: 1), at: store.find(key).location)
+        }
+        return store
+    }
+
+    /// The peers a sample gave, as IPv4 addresses.
+    func sample(
+        _ store: PeerStore<IPv4Host>, _ want: Int, excluding: UInt32?, seedersWanted: Bool, random: inout SeededGenerator
+    ) -> [UInt32] {
+        var output = [UInt8](repeating: 0, count: max(want, 0) * 6)
+        let given = output.withUnsafeMutableBytes { buffer in
+            store.sample(
+                want, excluding: excluding.map { IPv4Host.key(IPv4Host(value: $0), port: 1, secret: secret) },
+                seedersWanted: seedersWanted, secret: secret, random: &random, into: buffer.baseAddress!)
+        }
+        return (0..<given).map { index in
+            let bytes = output[(index * 6)..<(index * 6 + 4)]
+            #expect(output[index * 6 + 4] == 0 && output[index * 6 + 5] == 1, "port 1")
+            return bytes.reduce(0) { $0 << 8 | UInt32($1) }
+        }
     }
 
     @Test func samplesDistinctPeersNeverTheAskerAndNoSeedsForASeed() {
-        var store = PeerStore<IPv4Host>()
-        for index in 0..<1000 {
-            store.insert(PeerRecord(address: IPv4Host(value: UInt32(index)), expires: 1, port: 1, flags: index % 2 == 0 ? 1 : 0), key: key)
-        }
+        let big = store(5000) { $0 % 2 == 0 }
+        #expect(big.bucketCount > 1)
         var random = SeededGenerator(seed: 7)
         var firsts: Set<UInt32> = []
         for _ in 0..<50 {
-            var seen: [UInt32] = []
-            store.sample(50, excluding: 10, seedersWanted: true, random: &random) { seen.append($0.address.value) }
+            let seen = sample(big, 50, excluding: 10, seedersWanted: true, random: &random)
             #expect(seen.count == 50 && Set(seen).count == 50 && !seen.contains(10))
             firsts.insert(seen[0])
-            var leechers: [PeerRecord<IPv4Host>] = []
-            store.sample(50, excluding: nil, seedersWanted: false, random: &random) { leechers.append($0) }
-            #expect(leechers.count == 50 && leechers.allSatisfy { !$0.isSeeder })
+            let leechers = sample(big, 50, excluding: nil, seedersWanted: false, random: &random)
+            #expect(leechers.count == 50 && leechers.allSatisfy { $0 % 2 == 1 })
         }
         #expect(firsts.count > 40, "different askers get different peers")
         // Fewer peers than wanted: all of them but the asker.
-        var small = PeerStore<IPv4Host>()
-        for index in 0..<5 { small.insert(PeerRecord(address: IPv4Host(value: UInt32(index)), expires: 1, port: 1, flags: 0), key: key) }
-        var all: [UInt32] = []
-        small.sample(50, excluding: 2, seedersWanted: true, random: &random) { all.append($0.address.value) }
-        #expect(Set(all) == [0, 1, 3, 4])
+        let small = store(5) { _ in false }
+        #expect(Set(sample(small, 50, excluding: 2, seedersWanted: true, random: &random)) == [0, 1, 3, 4])
     }
 
     /// Every size, share of seeds, asker and `want`: exactly min(want, eligible) distinct eligible peers.
     @Test func samplesExactlyWhatIsAskedWhenThereIsEnough() {
         var random = SeededGenerator(seed: 11)
-        for _ in 0..<3000 {
+        for _ in 0..<2000 {
             let count = Int(random.next() % 200)
-            var store = PeerStore<IPv4Host>()
-            for index in 0..<count {
-                let seeder = random.next() % 3 == 0
-                store.insert(PeerRecord(address: IPv4Host(value: UInt32(index)), expires: 1, port: 1, flags: seeder ? 1 : 0), key: key)
-            }
-            let excluding = count > 0 && random.next() % 4 != 0 ? Int(random.next() % UInt64(count)) : nil
+            var seeds: Set<UInt32> = []
+            for index in 0..<count where random.next() % 3 == 0 { seeds.insert(UInt32(index)) }
+            let store = store(count) { seeds.contains(UInt32($0)) }
+            let excluding = count > 0 && random.next() % 4 != 0 ? UInt32(random.next() % UInt64(count)) : nil
             let seedersWanted = random.next() % 2 == 0
             let want = Int(random.next() % 250)
-            let eligible = store.records.indices.filter { $0 != excluding && (seedersWanted || !store.records[$0].isSeeder) }.count
-            var given: [UInt32] = []
-            store.sample(want, excluding: excluding, seedersWanted: seedersWanted, random: &random) { given.append($0.address.value) }
+            let eligible = (0..<UInt32(count)).filter { $0 != excluding && (seedersWanted || !seeds.contains($0)) }.count
+            let given = sample(store, want, excluding: excluding, seedersWanted: seedersWanted, random: &random)
             #expect(given.count == min(want, eligible), "\(count) peers, want \(want), eligible \(eligible)")
             #expect(Set(given).count == given.count)
-            #expect(!given.contains { excluding.map { store.records[$0].address.value } == $0 })
-            if !seedersWanted { #expect(given.allSatisfy { !store.records[Int($0)].isSeeder }) }
+            #expect(!given.contains { $0 == excluding })
+            if !seedersWanted { #expect(given.allSatisfy { !seeds.contains($0) }) }
         }
     }
 
     @Test func recordsAreCompact() {
-        #expect(MemoryLayout<PeerRecord<IPv4Host>>.stride == 12)
-        #expect(MemoryLayout<PeerRecord<IPv6Host>>.stride == 24)
+        #expect(PeerStore<IPv4Host>.recordSize == 7)
+        #expect(PeerStore<IPv6Host>.recordSize == 19)
+        // Growth by an eighth, not doubling: capacity stays within a few percent of what is held.
+        for count in [100, 1000, 10_000] {
+            let store = store(count) { _ in false }
+            #expect(store.bytesAllocated <= count * 7 * 5 / 4 + 256, "\(count) peers: \(store.bytesAllocated) bytes")
+        }
     }
 }

@@ -1,0 +1,137 @@
+import NIOCore
+import NIOHTTP1
+import ShoalTracker
+
+/// `GET /announce` and `GET /scrape` (BEP 3, 48) of one HTTP connection, through the HTTP server core;
+/// other paths are 404, other methods 405. The query is read as raw bytes (binary `info_hash`), never
+/// decoded as text first.
+///
+/// It sits behind NIO's HTTP/1 request decoder (llhttp, with its limits on the request head) and answers
+/// each request synchronously on the connection's event loop, in the read that completed it (no task or
+/// promise per request), the answer going out through NIO's response encoder. Pipelined requests are answered in
+/// order. Keep-alive follows the request (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
+/// `keep-alive`); otherwise the connection closes once the answer is written and later requests on it are
+/// ignored. A request that does not parse gets a 400 and the connection ends.
+final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let tracker: TrackerServer
+    /// The client's address, read once per connection.
+    private var source: TrackerHost?
+    /// The head of the request being received (its body, if any, is ignored).
+    private var head: HTTPRequestHead?
+    /// The answer's body, reused for every request of the connection.
+    private var body: [UInt8] = []
+    /// An answer said `Connection: close`: nothing more is answered.
+    private var closing = false
+
+    init(tracker: TrackerServer) {
+        self.tracker = tracker
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        source = context.channel.remoteAddress.flatMap(TrackerHost.init(socketAddress:))
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if source == nil { source = context.channel.remoteAddress.flatMap(TrackerHost.init(socketAddress:)) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head, !closing else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // A connection that sent nothing for the idle timeout: free its socket.
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var status = HTTPResponseStatus.ok
+        body.removeAll(keepingCapacity: true)
+        if head.method != .GET && head.method != .HEAD {
+            status = .methodNotAllowed
+        } else if let source {
+            var uri = head.uri
+            let served = uri.withUTF8 { utf8 in
+                let questionMark = utf8.firstIndex(of: UInt8(ascii: "?")) ?? utf8.endIndex
+                let path = UnsafeBufferPointer(rebasing: utf8[..<questionMark])
+                let query = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[min(questionMark + 1, utf8.endIndex)...]))
+                if Self.equal(path, "/announce") {
+                    tracker.handleAnnounce(query: query, from: source, body: &body)
+                } else if Self.equal(path, "/scrape") {
+                    tracker.handleScrape(query: query, body: &body)
+                } else {
+                    return false
+                }
+                return true
+            }
+            if !served { status = .notFound }
+        } else {
+            status = .badRequest
+        }
+        let keepAlive = head.isKeepAlive
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(4)
+        switch status {
+        case .ok: headers.add(name: "Content-Type", value: "text/plain")
+        case .methodNotAllowed: headers.add(name: "Allow", value: "GET, HEAD")
+        default: break
+        }
+        headers.add(name: "Content-Length", value: String(body.count))
+        if !keepAlive {
+            headers.add(name: "Connection", value: "close")
+        } else if head.version.minor == 0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if head.method != .HEAD && !body.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: body.count)
+            buffer.writeBytes(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            closing = true
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+        }
+    }
+
+    @inline(__always)
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount
+            && bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A request that does not parse gets a 400 and the connection ends (NIO's decoder then drops what
+        // follows); a reset or any other error just ends it.
+        if error is HTTPParserError, context.channel.isActive, !closing {
+            closing = true
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let headers: HTTPHeaders = ["Content-Length": "0", "Connection": "close"]
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+            return
+        }
+        context.close(promise: nil)
+    }
+}
