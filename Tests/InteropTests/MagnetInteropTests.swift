@@ -46,6 +46,60 @@ struct MagnetInteropTests {
         }
     }
 
+    /// Transmission takes a magnet link with no tracker; the Shoal seed dials it (Transmission learns no
+    /// loopback peer, PEERS.md) and serves it the metadata, then the data.
+    @Test(.enabled(if: RealClientKind.transmission.shouldRun))
+    func transmissionFetchesTheMetadataFromAShoalSeedAndCompletes() async throws {
+        try RealClientKind.transmission.require()
+        try await Interop.withTemporaryDirectory { directory in
+            let fixture = try await RealClientHarness.makeFixture(in: directory)
+            let info = try await Interop.shoalInfo(fixture.torrent.path)
+            let ports = try LoopbackPorts.free(2)
+            let download = directory.appendingPathComponent("download", isDirectory: true)
+            try FileManager.default.createDirectory(at: download, withIntermediateDirectories: true)
+            let leecher = TransmissionClient(workDirectory: directory.appendingPathComponent("transmission"), lifetime: .seconds(120))
+            defer { leecher.stop() }
+            try await leecher.startLeeching(magnet: info.magnet, downloadDirectory: download, port: ports[1])
+            let seed = try BackgroundProcess.shoal(
+                ["seed", fixture.torrent.path, "--data", fixture.seedData.path, "--port", "\(ports[0])",
+                 "--peer", "127.0.0.1:\(ports[1])"],
+                name: "shoal-seed", logDirectory: directory, lifetime: .seconds(120))
+            defer { seed.stop() }
+            do {
+                _ = try await leecher.waitUntilComplete(timeout: .seconds(60))
+            } catch {
+                throw RealClientError("\(error)\nshoal seed: \(seed)")
+            }
+            try assertSameFiles(
+                source: fixture.content(in: fixture.seedData), downloaded: fixture.content(in: download),
+                allowMissingEmptyFiles: true)
+        }
+    }
+
+    /// Shoal takes a magnet link with no tracker and a Transmission seed's address, fetches the metadata from
+    /// Transmission and completes.
+    @Test(.enabled(if: RealClientKind.transmission.shouldRun))
+    func shoalFetchesTheMetadataFromATransmissionSeedAndCompletes() async throws {
+        try RealClientKind.transmission.require()
+        try await Interop.withTemporaryDirectory { directory in
+            let fixture = try await RealClientHarness.makeFixture(in: directory)
+            let info = try await Interop.shoalInfo(fixture.torrent.path)
+            let seed = TransmissionClient(workDirectory: directory.appendingPathComponent("transmission"), lifetime: .seconds(120))
+            defer { seed.stop() }
+            let port = try LoopbackPorts.free()
+            try await seed.startSeeding(
+                torrent: fixture.torrent, dataDirectory: fixture.seedData, port: port, connectTo: [], timeout: .seconds(30))
+            let download = directory.appendingPathComponent("download")
+            let outcome = try await ExternalProcess.run(
+                try Interop.shoalBinary(),
+                ["get", info.magnet, "-o", download.path, "--port", "\(try LoopbackPorts.free())", "--peer", "127.0.0.1:\(port)"],
+                timeout: .seconds(60))
+            #expect(outcome.succeeded, "\(outcome.summary)\n\(seed)")
+            #expect(outcome.stdoutText.contains("Metadata: "), "\(outcome.summary)")
+            try assertSameFiles(source: fixture.content(in: fixture.seedData), downloaded: fixture.content(in: download))
+        }
+    }
+
     /// A Shoal seed dials two libtorrent leechers; through Shoal's PEX the first learns of the second and
     /// dials it. (The second runs without PEX, so that it cannot dial the first itself.)
     @Test func libtorrentLearnsAPeerFromShoalsPeerExchange() async throws {

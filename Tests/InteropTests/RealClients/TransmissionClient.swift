@@ -97,6 +97,13 @@ final class TransmissionClient: RealClient {
         _ = try await add(torrent: torrent, directory: downloadDirectory, paused: false)
     }
 
+    /// Leeches from a magnet link (`torrent-add` takes it as its `filename`): the metadata must come from a
+    /// peer, which must dial Transmission (it drops loopback peers it learns).
+    func startLeeching(magnet: String, downloadDirectory: URL, port: Int) async throws {
+        try await start(.leech, port: port)
+        _ = try await add(source: magnet, directory: downloadDirectory, paused: false)
+    }
+
     /// Writes settings.json (PEERS.md), starts the daemon and waits for its RPC; checks that it took
     /// the settings that keep it on loopback.
     private func start(_ role: ClientRun.Role, port: Int) async throws {
@@ -158,13 +165,18 @@ final class TransmissionClient: RealClient {
 
     /// `torrent-add` of a local .torrent file; returns the torrent's id.
     private func add(torrent: URL, directory: URL, paused: Bool) async throws -> Int {
+        try await add(source: torrent.path, directory: directory, paused: paused)
+    }
+
+    /// `torrent-add` of a .torrent file's path or a magnet link; returns the torrent's id.
+    private func add(source: String, directory: URL, paused: Bool) async throws -> Int {
         let arguments = JSONValue.object([
-            "filename": .string(torrent.path), "download-dir": .string(directory.path), "paused": .bool(paused),
+            "filename": .string(source), "download-dir": .string(directory.path), "paused": .bool(paused),
         ])
         let data = try await call("torrent-add", arguments: arguments.json)
         let reply = try JSONDecoder().decode(Reply<Added>.self, from: data)
         guard let id = (reply.arguments?.torrentAdded ?? reply.arguments?.torrentDuplicate)?.id else {
-            throw RealClientError("Transmission did not add \(torrent.path): \(String(decoding: data, as: UTF8.self))")
+            throw RealClientError("Transmission did not add \(source): \(String(decoding: data, as: UTF8.self))")
         }
         run.withLock { $0.torrentID = id }
         return id
