@@ -37,7 +37,7 @@ struct PeerOptions: ParsableArguments {
     @Option(name: .customLong("dht-bootstrap"), help: "A DHT node to join through, HOST:PORT (implies --dht); repeat for more.")
     var dhtBootstrap: [String] = []
 
-    @Flag(name: .customLong("no-dht"), help: "Do not use the DHT (the default for now).")
+    @Flag(name: .customLong("no-dht"), help: "Never use the DHT (it is used with --dht or --dht-bootstrap, and for a magnet link with no tracker, no x.pe and no --peer).")
     var noDHT = false
 
     func validate() throws {
@@ -117,8 +117,16 @@ struct GetCommand: AsyncParsableCommand {
         var options = peerOptions.swarmOptions
         let metainfo: Metainfo
         if MagnetFetch.isMagnetLink(torrent) {
-            let fetched = try await MagnetFetch(link: try MagnetFetch.parse(torrent), directory: output, options: options)
-                .run()
+            let link = try MagnetFetch.parse(torrent)
+            // A bare link (no x.pe, no tr=) and no other source given: the DHT is the only way to its peers, so
+            // it joins through the public routers, as every client does, unless --no-dht.
+            if link.peers.isEmpty && link.trackers.isEmpty && options.peers.isEmpty && options.trackers.isEmpty
+                && options.peerSources == nil && !peerOptions.noDHT
+            {
+                Terminal.line("DHT: the link names no tracker and no peer; joining the DHT through the public routers (--no-dht to wait for peers instead)")
+                options.peerSources = PeerSources([DHTPeerSource(bootstrap: [])]) { Terminal.printError($0) }
+            }
+            let fetched = try await MagnetFetch(link: link, directory: output, options: options).run()
             metainfo = fetched.metainfo
             options.peers = fetched.peers
             options.port = fetched.port
