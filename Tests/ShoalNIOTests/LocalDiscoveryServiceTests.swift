@@ -59,11 +59,15 @@ struct LocalDiscoveryServiceTests {
         let other = Digest20(bytes: Array(repeating: 0x11, count: 20))!
         try await inject(LocalDiscoveryAnnouncement(host: "x", port: 5003, infoHashes: [hash], cookie: "first").encoded)
         try await inject(LocalDiscoveryAnnouncement(host: "x", port: 5004, infoHashes: [other], cookie: "x").encoded)
-        // Within a second of the last announce from this host: a flood, ignored.
-        try await inject(LocalDiscoveryAnnouncement(host: "x", port: 5006, infoHashes: [hash], cookie: "x").encoded)
-        try await Task.sleep(for: .milliseconds(1100))
-        try await inject(LocalDiscoveryAnnouncement(host: "x", port: 5005, infoHashes: [hash], cookie: "x").encoded)
-        #expect(await eventually(within: .seconds(5)) { foundByFirst.all.contains(PeerAddress("127.0.0.1:5005")!) })
+        // One for our torrent: a host is heard at most once a second (the flood rule, tested in virtual time in
+        // LocalDiscoveryTests), and a starved run may deliver these datagrams within a second of each other, so it
+        // is sent again each 1.1 s until heard (at most 5 times).
+        let ours = LocalDiscoveryAnnouncement(host: "x", port: 5005, infoHashes: [hash], cookie: "x").encoded
+        for _ in 0..<5 where !foundByFirst.all.contains(PeerAddress("127.0.0.1:5005")!) {
+            try await Task.sleep(for: .milliseconds(1100))
+            try await inject(ours)
+            _ = await eventually(within: .seconds(1)) { foundByFirst.all.contains(PeerAddress("127.0.0.1:5005")!) }
+        }
         #expect(foundByFirst.all == [PeerAddress("127.0.0.1:5002")!, PeerAddress("127.0.0.1:5005")!])
         try await sender.close()
         await first.stop()
