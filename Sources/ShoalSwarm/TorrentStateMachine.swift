@@ -120,10 +120,8 @@ public struct TorrentStateMachine: Sendable {
     private(set) var picker: PiecePicker
     private var choker: Choker
     var planner: ConnectionPlanner
-    private(set) var peers: [PeerKey: Peer] = [:]
-    /// The keys of `peers`, ascending: the order of every loop over the peers (for determinism), kept as peers
-    /// come and go so that a tick or a verified piece does not sort them.
-    private var peerOrder: [PeerKey] = []
+    /// In key order: the order of every loop over the peers (for determinism).
+    private(set) var peers = PeerTable<Peer>()
     private var dialling: [PeerKey: PeerAddress] = [:]
     private var nextKey = 0
     var random: SplitMix64
@@ -514,8 +512,7 @@ public struct TorrentStateMachine: Sendable {
         statistics.piecesVerified = have.setCount
         statistics.pieceCount = have.count
         statistics.piecesRemaining = picker.remainingCount
-        for key in peerOrder {
-            guard let peer = peers[key] else { continue }
+        for (key, peer) in zip(peers.keys, peers.values) {
             if let id = peer.peerID { statistics.byPeerID[id, default: .init()].add(peer.transfer) }
             let down = peer.received.rate(now: now)
             let up = peer.sent.rate(now: now)
@@ -607,8 +604,8 @@ public struct TorrentStateMachine: Sendable {
     }
 
     /// Runs `body` on the peer where it is stored, to read or change it; nil when there is no such peer.
-    /// `peers[key]` would copy the peer (every queue and buffer of it retained, then released), and even
-    /// `peers[key]!.field = x` copies it through the dictionary's optional subscript; `values[index]` does not.
+    /// `peers[key]` would copy the peer (every queue and buffer of it retained, then released);
+    /// `values[index]` does not.
     @discardableResult
     mutating func withPeer<Result, Failure: Error>(
         _ key: PeerKey, _ body: (inout Peer) throws(Failure) -> Result
@@ -648,21 +645,18 @@ public struct TorrentStateMachine: Sendable {
 
     /// The connected peers in key order (the order every loop over them follows, for determinism).
     private func sortedPeerKeys() -> [PeerKey] {
-        peerOrder
+        peers.keys
     }
 
     /// Adds a connected peer. (A dialled peer's key is older than those of peers accepted while it connected,
     /// so it may go anywhere in the order.)
     private mutating func add(_ peer: Peer, as key: PeerKey) {
-        if peers.updateValue(peer, forKey: key) == nil {
-            peerOrder.insert(key, at: peerOrder.firstIndex { $0 > key } ?? peerOrder.count)
-        }
+        peers.updateValue(peer, forKey: key)
     }
 
     /// Drops a peer: its pieces leave the availability counts, its requests go back to the picker.
     private mutating func forget(_ key: PeerKey, misbehaved: Bool, now: Instant, into sink: inout ActionSink) {
         guard let peer = peers.removeValue(forKey: key) else { return }
-        if let index = peerOrder.firstIndex(of: key) { peerOrder.remove(at: index) }
         // What it moved joins its peer id's count (kept with the peer while connected: no hashing per block).
         if let id = peer.peerID { departed[id, default: .init()].add(peer.transfer) }
         _ = picker.peerLeft(key, bitfield: peer.pieces)
@@ -713,14 +707,14 @@ public struct TorrentStateMachine: Sendable {
             fillRequests(key, now: now, into: &sink)
         case .peerChoked:
             // Everything asked of it goes back to the picker, and its whole-piece reservation ends.
-            guard peers.keys.contains(key) else { return }
+            guard peers.contains(key) else { return }
             _ = picker.peerChoked(key)
         case .requestsReturned(let returned):
-            guard peers.keys.contains(key) else { return }
+            guard peers.contains(key) else { return }
             for request in returned { _ = picker.requestFailed(request.block, peer: key) }
             fillRequests(key, now: now, into: &sink)
         case .requestRejected(let request):
-            guard peers.keys.contains(key) else { return }
+            guard peers.contains(key) else { return }
             _ = picker.requestFailed(request.block, peer: key)
             fillRequests(key, now: now, into: &sink)
         case .blockReceived(let request, let data):
@@ -774,7 +768,7 @@ public struct TorrentStateMachine: Sendable {
         case .connected:
             peerExchange.handshaken(key)
         case .peerInterested:
-            guard peers.keys.contains(key) else { return }
+            guard peers.contains(key) else { return }
             // A free slot need not wait for the next rechoke: the peer takes it at once (as in libtorrent),
             // and the next rechoke ranks it with the others. (A full rechoke here ran for nearly every change
             // of interest in a busy swarm.) Only a peer that has given as much as it got: one that takes more
@@ -790,7 +784,7 @@ public struct TorrentStateMachine: Sendable {
             }
             if let wire = change { perform(wire, for: key, now: now, into: &sink) }
         case .snubbed:
-            guard peers.keys.contains(key) else { return }
+            guard peers.contains(key) else { return }
             // Nothing came for a minute although blocks were asked: cancel them so that other peers can
             // fetch them (a late answer is still taken); it gets one request at a time until it sends again.
             let stuck = withPeer(key) { $0.machine.outstandingRequests.map(\.block) } ?? []
