@@ -54,6 +54,8 @@ public struct RateEstimator: Hashable, Sendable {
     public func rate(now: Instant) -> Double {
         let (epoch, offset) = position(of: now)
         let oldest = epoch - Int64(slotCount)
+        // Nothing recorded inside the window (most peers, most of the time): no slot to visit.
+        guard latestEpoch >= oldest else { return 0 }
         var inside: Int64 = 0
         var overlapped: Int64 = 0
         for index in slotBytes.indices where slotEpochs[index] >= oldest && slotEpochs[index] <= epoch {
