@@ -141,7 +141,7 @@ extension Simulation {
     }
 
     private func tickTime(_ node: Int) -> Instant? {
-        nodes[node].machine.nextTickDeadline(now: now).map { max(now + configuration.tickInterval, $0) }
+        nodes[node].nextTickDeadline(now: now).map { max(now + configuration.tickInterval, $0) }
     }
 
     // MARK: - Carrying out actions
@@ -150,12 +150,29 @@ extension Simulation {
         guard nodes[node].online else { return }
         var disk: [DiskResult] = []
         var closedAny = false
+        // Buffers written one after the other to one connection (a block message's head and its data) go
+        // out together, as from a socket's send buffer: a head sent alone crossed the network as a control
+        // message of its own, an event more per block.
+        var writing: (key: PeerKey, chunk: Chunk)?
         for action in actions {
+            if case .send(let key, let bytes) = action {
+                if writing?.key == key {
+                    writing!.chunk.rest.append(bytes)
+                } else {
+                    if let (key, chunk) = writing { send(chunk, from: node, key: key) }
+                    writing = (key, Chunk(first: bytes))
+                }
+                continue
+            }
+            if let (key, chunk) = writing {
+                send(chunk, from: node, key: key)
+                writing = nil
+            }
             switch action {
             case .connect(let key, let address):
                 connect(from: node, key: key, to: address)
-            case .send(let key, let bytes):
-                send(bytes, from: node, key: key)
+            case .send:
+                break
             case .close(let key):
                 guard let end = nodes[node].end(of: key) else { continue }
                 nodes[node].setEnd(nil, of: key)
@@ -189,6 +206,7 @@ extension Simulation {
                 if nodes[node].spec.leavesWhenFinished { queue.schedule(.leave(node: node), at: now) }
             }
         }
+        if let (key, chunk) = writing { send(chunk, from: node, key: key) }
         if !disk.isEmpty { queue.schedule(.disk(node: node, disk), at: now + configuration.diskLatency) }
         if closedAny { wake(node) }
     }

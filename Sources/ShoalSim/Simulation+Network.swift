@@ -106,17 +106,19 @@ extension Simulation {
     /// nothing waiting goes straight on to the network, taking no share of the link: its bytes are a
     /// rounding error beside the blocks, and most messages of a large swarm are `have`s, which would
     /// otherwise cost two events each.
-    func send(_ bytes: ByteBuffer, from node: Int, key: PeerKey) {
-        guard let end = nodes[node].end(of: key), connections[end.connection]?[end.side].open == true,
-            bytes.readableBytes > 0
-        else { return }
-        let sending = connections[end.connection]![end.side].sending
-        connections[end.connection]![end.side].writtenBytes += Int64(bytes.readableBytes)
-        if !sending && bytes.readableBytes <= configuration.controlMessageLimit {
-            transmit(Chunk(first: bytes), over: end, from: node)
+    func send(_ bytes: Chunk, from node: Int, key: PeerKey) {
+        let size = bytes.readableBytes
+        guard let end = nodes[node].end(of: key), let connection = connections[end.connection], size > 0 else { return }
+        let ours = connection[end.side]
+        guard ours.open else { return }
+        let sending = ours.sending
+        ours.writtenBytes += Int64(size)
+        if !sending && size <= configuration.controlMessageLimit {
+            transmit(bytes, over: end, from: node)
             return
         }
-        connections[end.connection]![end.side].outbound.append(bytes)
+        if bytes.first.readableBytes > 0 { ours.outbound.append(bytes.first) }
+        for buffer in bytes.rest where buffer.readableBytes > 0 { ours.outbound.append(buffer) }
         guard !sending else { return }
         advanceUplink(node)
         startChunk(end, on: node)

@@ -86,8 +86,9 @@ public final class Simulation {
         case read(PeerKey, Block, ByteBuffer)
     }
 
-    /// One simulated peer.
-    struct Node {
+    /// One simulated peer. A class: every event reads or changes a node, and a struct in the array was copied
+    /// (its engine with every queue retained, then released) by reads through the simulation's property.
+    final class Node {
         let address: PeerAddress
         var link: SimLink
         var machine: TorrentStateMachine
@@ -109,12 +110,30 @@ public final class Simulation {
         var report = SimPeerReport()
         var nextPort: UInt16 = 49152
 
+        init(address: PeerAddress, link: SimLink, machine: TorrentStateMachine, storage: SimStorage, spec: SimPeerSpec) {
+            self.address = address
+            self.link = link
+            self.machine = machine
+            self.storage = storage
+            self.spec = spec
+        }
+
+        /// When the engine next wants a tick. Read through an inout access: calling a method on the class's
+        /// stored struct copied the whole engine (every peer retained, then released) on each event.
+        func nextTickDeadline(now: Instant) -> Instant? {
+            Self.nextTickDeadline(of: &machine, now: now)
+        }
+
+        private static func nextTickDeadline(of machine: inout TorrentStateMachine, now: Instant) -> Instant? {
+            machine.nextTickDeadline(now: now)
+        }
+
         /// The node's end of the connection its engine calls `key`.
         func end(of key: PeerKey) -> ConnectionEnd? {
             ends.indices.contains(key.rawValue) ? ends[key.rawValue] : nil
         }
 
-        mutating func setEnd(_ end: ConnectionEnd?, of key: PeerKey) {
+        func setEnd(_ end: ConnectionEnd?, of key: PeerKey) {
             guard key.rawValue >= 0 else { return }
             if key.rawValue >= ends.count {
                 guard end != nil else { return }
@@ -147,10 +166,10 @@ public final class Simulation {
         var remaining: Double
     }
 
-    /// A TCP connection: side 0 dialled, side 1 accepted.
-    struct Connection {
-        struct End {
-            var node: Int
+    /// A TCP connection: side 0 dialled, side 1 accepted. Classes, as ``Node``: every message reads an end.
+    final class Connection {
+        final class End {
+            let node: Int
             var key: PeerKey?
             var open = true
             /// Bytes this end has written and its link has not yet sent.
@@ -165,18 +184,24 @@ public final class Simulation {
             /// When the last chunk for this end was delivered (chunks arrive in order).
             var lastDelivery = Instant.zero
             /// The address the other end sees for this one.
-            var address: PeerAddress
-        }
-        var dialler: End
-        var listener: End
+            let address: PeerAddress
 
-        /// Side 0 is the dialler, side 1 the listener; changed in place.
-        subscript(side: Int) -> End {
-            get { side == 0 ? dialler : listener }
-            _modify {
-                if side == 0 { yield &dialler } else { yield &listener }
+            init(node: Int, key: PeerKey?, address: PeerAddress) {
+                self.node = node
+                self.key = key
+                self.address = address
             }
         }
+        let dialler: End
+        let listener: End
+
+        init(dialler: End, listener: End) {
+            self.dialler = dialler
+            self.listener = listener
+        }
+
+        /// Side 0 is the dialler, side 1 the listener.
+        subscript(side: Int) -> End { side == 0 ? dialler : listener }
     }
 
     public let configuration: Configuration
