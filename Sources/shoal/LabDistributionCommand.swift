@@ -49,6 +49,9 @@ struct LabDistributionCommand: AsyncParsableCommand {
     @Option(help: "The first run's seed.")
     var seed: UInt64 = 1
 
+    @Option(help: "Simulations run at once (default: one per core); each runs on one core.")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
     @Flag(help: "Also run real shoal processes on loopback (N ≤ 16), peer-to-peer.")
     var real = false
 
@@ -64,6 +67,7 @@ struct LabDistributionCommand: AsyncParsableCommand {
         guard let sizes = swarmSizes, !sizes.isEmpty, sizes.allSatisfy({ (1...100_000).contains($0) }) else {
             throw ValidationError("--peers: numbers from 1 to 100000, comma-separated")
         }
+        guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 256") }
         for rate in [peerUpload, serverUpload, minDownload] {
             if let rate, rate.bytes <= 0 { throw ValidationError("rates must be positive") }
         }
@@ -87,29 +91,20 @@ struct LabDistributionCommand: AsyncParsableCommand {
 
         var measurements: [DistributionMeasurement] = []
         var notes: [String] = []
-        var largestSwarm = 0
         let clock = ContinuousClock()
         let started = clock.now
+        let results = await simulate(sizes: sizes, experiment: experiment, content: content, bounds: bounds)
+        let largestSwarm = results.values.map(\.result.simulatedPeers).max() ?? 0
         for n in sizes {
             var measurement = DistributionMeasurement(
                 peers: n, clientServerBound: bounds.clientServer(peers: n), peerToPeerBound: bounds.peerToPeer(peers: n))
             for run in 0..<runs {
-                let runSeed = seed &+ UInt64(run)
-                let start = clock.now
-                let p2p = experiment.run(peers: n, mode: .peerToPeer, seed: runSeed, content: content)
-                if let time = p2p.time { measurement.peerToPeer.append(time) }
-                largestSwarm = max(largestSwarm, p2p.simulatedPeers)
-                var line =
-                    "N=\(n) run \(run + 1): P2P \(Self.describe(p2p, bound: measurement.peerToPeerBound))"
-                    + " in \(Self.seconds(clock.now - start))"
-                if n <= clientServerMax {
-                    let start = clock.now
-                    let cs = experiment.run(peers: n, mode: .clientServer, seed: runSeed, content: content)
-                    if let time = cs.time { measurement.clientServer.append(time) }
-                    line += "; client-server \(Self.describe(cs, bound: measurement.clientServerBound))"
-                    line += " in \(Self.seconds(clock.now - start))"
+                if let time = results[SimulationJob(peers: n, run: run, mode: .peerToPeer)]?.result.time {
+                    measurement.peerToPeer.append(time)
                 }
-                print(line)
+                if let time = results[SimulationJob(peers: n, run: run, mode: .clientServer)]?.result.time {
+                    measurement.clientServer.append(time)
+                }
             }
             if real && RealDistributionRun.leecherRange.contains(n) {
                 measurement.realPeerToPeer = try await runReal(peers: n, bounds: bounds)
@@ -120,10 +115,13 @@ struct LabDistributionCommand: AsyncParsableCommand {
         notes.append("Simulated with the real engine (ShoalSim), seed \(seed), \(Int(pieceLength.bytes / 1024)) KiB pieces, 25 ms latency per access link.")
         notes.append("Simulation time \(Self.seconds(elapsed)) on this machine.")
         if let peak = Self.peakMemory(), largestSwarm > 0 {
+            let together = min(jobs, results.count)
             notes.append(
                 "Peak memory \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB for at most \(largestSwarm) "
-                    + "simulated peers (\(String(format: "%.0f", Double(peak) / 1024 / Double(largestSwarm))) KiB per peer, "
-                    + "the process and the shared content included).")
+                    + "simulated peers (at most \(String(format: "%.0f", Double(peak) / 1024 / Double(largestSwarm))) KiB per peer, "
+                    + "the process, the shared content"
+                    + (together == 2 ? " and the other simulation running beside it" : "")
+                    + (together > 2 ? " and the \(together - 1) other simulations running beside it" : "") + " included).")
         }
         if clientServerMax < sizes.last ?? 0 {
             notes.append("Client-server simulated up to N = \(clientServerMax) (--client-server-max).")
@@ -134,6 +132,54 @@ struct LabDistributionCommand: AsyncParsableCommand {
         print(report.markdown)
         for path in written.paths { print("Wrote \(path.path)") }
         if !written.png.didConvert { print("No PNG: \(written.png)") }
+    }
+
+    /// One simulated run: a swarm size, a run number (its seed), a mode.
+    private struct SimulationJob: Hashable, Sendable {
+        var peers: Int
+        var run: Int
+        var mode: DistributionSimulation.Mode
+    }
+
+    /// Runs every simulation, `--jobs` at a time (each one is single-threaded), the largest first so that
+    /// the smaller ones fill the other cores beside it; prints a line as each one ends.
+    private func simulate(
+        sizes: [Int], experiment: DistributionSimulation, content: SimContent, bounds: DistributionBounds
+    ) async -> [SimulationJob: (result: DistributionSimulation.Result, took: Duration)] {
+        var pending: [SimulationJob] = []
+        for n in sizes.reversed() {
+            for run in 0..<runs {
+                pending.append(SimulationJob(peers: n, run: run, mode: .peerToPeer))
+                if n <= clientServerMax { pending.append(SimulationJob(peers: n, run: run, mode: .clientServer)) }
+            }
+        }
+        var results: [SimulationJob: (result: DistributionSimulation.Result, took: Duration)] = [:]
+        let seed = self.seed
+        await withTaskGroup(of: (SimulationJob, DistributionSimulation.Result, Duration).self) { group in
+            var next = pending.startIndex
+            func startNext() {
+                guard next < pending.endIndex else { return }
+                let job = pending[next]
+                next += 1
+                group.addTask {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    let result = experiment.run(
+                        peers: job.peers, mode: job.mode, seed: seed &+ UInt64(job.run), content: content)
+                    return (job, result, clock.now - start)
+                }
+            }
+            for _ in 0..<jobs { startNext() }
+            while let (job, result, took) = await group.next() {
+                results[job] = (result, took)
+                let bound =
+                    job.mode == .peerToPeer ? bounds.peerToPeer(peers: job.peers) : bounds.clientServer(peers: job.peers)
+                let name = job.mode == .peerToPeer ? "P2P" : "client-server"
+                print("N=\(job.peers) run \(job.run + 1): \(name) \(Self.describe(result, bound: bound)) in \(Self.seconds(took))")
+                startNext()
+            }
+        }
+        return results
     }
 
     /// Real shoal processes on loopback, peer-to-peer, one run per --runs.
