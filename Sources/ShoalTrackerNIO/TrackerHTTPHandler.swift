@@ -23,6 +23,9 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     /// The answer's body, reused for every request of the connection.
     private var body: [UInt8] = []
+    /// The body as it is written, reused too: once the socket took an answer, NIO holds no other reference
+    /// to it and `clear()` keeps its memory (a new one only while an answer is still queued).
+    private var output: ByteBuffer?
     /// An answer said `Connection: close`: nothing more is answered.
     private var closing = false
 
@@ -100,17 +103,25 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             headers.add(name: "Connection", value: "keep-alive")
         }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        if head.method != .HEAD && !body.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: body.count)
-            buffer.writeBytes(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        }
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
+        // After a `Connection: close` answer the connection closes once its last write is done: the body's
+        // (the end writes nothing: the encoder frames by Content-Length), else the end's.
+        var written: EventLoopPromise<Void>?
+        if !keepAlive {
             closing = true
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+            written = context.eventLoop.makePromise()
+            written!.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
+        }
+        if head.method != .HEAD && !body.isEmpty {
+            var buffer = output ?? context.channel.allocator.buffer(capacity: max(body.count, 512))
+            output = nil  // the only reference, so that clearing it keeps its memory
+            buffer.clear()
+            buffer.writeBytes(body)
+            output = buffer
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: written)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
         }
     }
 
