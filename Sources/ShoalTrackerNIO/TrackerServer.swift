@@ -189,13 +189,16 @@ public final class TrackerServer: Sendable {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 1024)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                // No child channel options: TCP_NODELAY, which NIO sets on the listening socket, is inherited
+                // by every accepted one; setting it again cost a system call and NIO's option machinery
+                // (futures, casts) per connection.
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
-                        // NIO's HTTP/1 request decoder (llhttp, with its limits); answers are written by the
-                        // handler as bytes (see TrackerHTTPHandler).
-                        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+                        // NIO's HTTP/1 request decoder (llhttp, with its limits) and response encoder; the
+                        // handler sets the framing headers itself (every answer has a Content-Length), so the
+                        // encoder need not look for and remove others in each answer's headers.
+                        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(configuration: Self.httpEncoding))
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.httpLimits)))
                         try channel.pipeline.syncOperations.addHandler(TrackerHTTPHandler(tracker: self))
@@ -206,6 +209,13 @@ public final class TrackerServer: Sendable {
             running.withLock { $0.httpServers.append(channel) }
             if let address = channel.localAddress { httpAddresses.append(address) }
         }
+    }
+
+    /// Answers carry their own `Content-Length` (see TrackerHTTPHandler).
+    private static var httpEncoding: HTTPResponseEncoder.Configuration {
+        var configuration = HTTPResponseEncoder.Configuration()
+        configuration.automaticallySetFramingHeaders = false
+        return configuration
     }
 
     /// A request head (line and headers) of at most 16 KiB: an announce is a few hundred bytes, a scrape
