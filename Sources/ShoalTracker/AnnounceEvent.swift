@@ -30,5 +30,19 @@ public enum AnnounceEvent: UInt32, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// From HTTP's `event` parameter as raw bytes (the server's query reader): compared without the
+    /// generic iterators of the collection form.
+    public init(httpValue: UnsafeRawBufferPointer) {
+        if URLQuery.bytes(httpValue, equal: "started") {
+            self = .started
+        } else if URLQuery.bytes(httpValue, equal: "completed") {
+            self = .completed
+        } else if URLQuery.bytes(httpValue, equal: "stopped") {
+            self = .stopped
+        } else {
+            self = .none
+        }
+    }
+
     public var description: String { httpName ?? "none" }
 }

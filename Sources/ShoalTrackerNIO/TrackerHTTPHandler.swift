@@ -75,9 +75,9 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let questionMark = utf8.firstIndex(of: UInt8(ascii: "?")) ?? utf8.endIndex
                 let path = UnsafeBufferPointer(rebasing: utf8[..<questionMark])
                 let query = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[min(questionMark + 1, utf8.endIndex)...]))
-                if Self.equal(path, "/announce") {
+                if URLQuery.bytes(path, equal: "/announce") {
                     tracker.handleAnnounce(query: query, from: source, body: &body)
-                } else if Self.equal(path, "/scrape") {
+                } else if URLQuery.bytes(path, equal: "/scrape") {
                     tracker.handleScrape(query: query, body: &body)
                 } else {
                     return false
@@ -123,12 +123,6 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
         }
-    }
-
-    @inline(__always)
-    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
-        bytes.count == text.utf8CodeUnitCount
-            && bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
