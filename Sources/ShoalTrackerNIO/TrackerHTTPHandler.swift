@@ -28,6 +28,8 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var output: ByteBuffer?
     /// An answer said `Connection: close`: nothing more is answered.
     private var closing = false
+    /// This connection in the tracker's list (idle timeout, stop).
+    private var connection: TrackerHTTPConnections.Connection?
 
     init(tracker: TrackerServer) {
         self.tracker = tracker
@@ -35,6 +37,14 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         source = context.channel.remoteAddress.flatMap(TrackerHost.init(socketAddress:))
+        connection = tracker.httpConnections.open(context.channel)
+        // The tracker is stopping.
+        if connection == nil { context.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if let connection { tracker.httpConnections.closed(connection) }
+        connection = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -43,6 +53,7 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let connection { tracker.httpConnections.read(connection) }
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
@@ -52,15 +63,6 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head, !closing else { return }
             self.head = nil
             respond(to: head, context: context)
-        }
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            // A connection that sent nothing for the idle timeout: free its socket.
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
         }
     }
 
