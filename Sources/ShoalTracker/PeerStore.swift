@@ -166,7 +166,8 @@ struct StoredPeer<Address: RegistryAddress>: Sendable {
 /// Records are kept sorted by key in byte arrays that grow by an eighth (not doubled); a peer is found by
 /// binary search. Past ``maxBucketRecords`` peers in one array the store splits into 2ⁿ buckets by the
 /// key's top bits, so an insertion moves at most a few KiB; because keys are keyed hashes, no one can
-/// aim peers at one bucket. Sorted by key, the records are in an order unrelated to addresses, arrival
+/// aim peers at one bucket (except one IPv6 host's own ports, whose keys share the address's half: their
+/// bucket grows past the limit, see `insert`). Sorted by key, the records are in an order unrelated to addresses, arrival
 /// or anything a client chooses, so any run of consecutive records is a random choice of peers.
 struct PeerStore<Address: RegistryAddress>: Sendable {
     typealias Key = Address.Key
@@ -286,7 +287,13 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
         }
         count += 1
         if flags.isSeeder { seeders += 1 }
-        if withBucket(location.bucket, { $0.count }) > Self.maxBucketRecords * size {
+        // Split only while the doubled buckets would still average `minBucketRecords` (else the next removal
+        // merges them back): keys that share their top bits (one IPv6 host's ports, whose keys share the
+        // address's half) stay in one bucket whatever the split, and splitting again at each of their inserts
+        // doubled every bucket each time, without end. Such a bucket grows past the limit instead.
+        if withBucket(location.bucket, { $0.count }) > Self.maxBucketRecords * size,
+            count >= bucketCount * 2 * Self.minBucketRecords
+        {
             split()
             return find(key).location
         }

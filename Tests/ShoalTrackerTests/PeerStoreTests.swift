@@ -168,11 +168,10 @@ struct PeerStoreTests {
     @Test(arguments: [16, 17, 40, 300, 511, 3000])
     func findsBunchedKeysWhereGuessesMiss(count: Int) {
         var random = SeededGenerator(seed: UInt64(count))
-        // Up to 300 keys in a narrow run at a random place of the range, the rest spread: guesses from the
-        // key's place in the range are far off for both. (More than a bucket's 512 records in a run that
-        // narrow would make the store split again at every insert: keyed hashes never bunch like that.)
+        // Half the keys in a narrow run at a random place of the range, half spread: guesses from the key's
+        // place in the range are far off for both (and past 512, the run is more than a bucket holds).
         let base = random.next() & IPv4Host.mask
-        let bunched = min((count + 1) / 2, 300)
+        let bunched = (count + 1) / 2
         var keys = Set<UInt64>()
         while keys.count < count {
             let key = keys.count < bunched ? (base &+ random.next() % 4096) & IPv4Host.mask : random.next() & IPv4Host.mask
@@ -209,6 +208,23 @@ struct PeerStoreTests {
         var keys: [UInt64] = []
         store.forEach(secret: secret) { peer in keys.append(IPv4Host.key(peer.address, port: peer.port, secret: secret)) }
         return keys
+    }
+
+    /// One IPv6 host announcing many ports: their keys share the address's top 64 bits, so no split
+    /// divides them. The store stays at a few buckets (splitting at every insert doubled them each time:
+    /// a remote client could exhaust memory with a few hundred announces) and finds every peer.
+    @Test func keysThatNoSplitDividesDoNotMultiplyBuckets() {
+        var store = PeerStore<IPv6Host>()
+        let host = IPv6Host(high: 0x2001_0DB8_0000_0001, low: 5)
+        for port in 1...2000 {
+            let key = IPv6Host.key(host, port: UInt16(port), secret: secret)
+            let (location, found) = store.find(key)
+            #expect(!found)
+            store.insert(key, flags: PeerFlags(seeder: false, counted: false, expires: 1), at: location)
+        }
+        #expect(store.count == 2000)
+        #expect(store.bucketCount <= 8, "\(store.bucketCount) buckets")
+        for port in 1...2000 { #expect(store.find(IPv6Host.key(host, port: UInt16(port), secret: secret)).found) }
     }
 
     @Test func recordsAreCompact() {
