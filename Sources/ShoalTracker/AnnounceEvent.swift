@@ -19,11 +19,19 @@ public enum AnnounceEvent: UInt32, Hashable, Sendable, CustomStringConvertible {
 
     /// From HTTP's `event` parameter; an empty or unknown value (BEP 21's `paused`, say) is `none`.
     public init<Bytes: Collection<UInt8>>(httpValue: Bytes) {
-        if httpValue.elementsEqual("started".utf8) {
+        self =
+            httpValue.withContiguousStorageIfAvailable { Self(httpValue: UnsafeRawBufferPointer($0)) }
+            ?? Array(httpValue).withUnsafeBytes { Self(httpValue: $0) }
+    }
+
+    /// From HTTP's `event` parameter as raw bytes (the server's query reader): compared byte by byte,
+    /// without generic iterators.
+    public init(httpValue: UnsafeRawBufferPointer) {
+        if URLQuery.bytes(httpValue, equal: "started") {
             self = .started
-        } else if httpValue.elementsEqual("completed".utf8) {
+        } else if URLQuery.bytes(httpValue, equal: "completed") {
             self = .completed
-        } else if httpValue.elementsEqual("stopped".utf8) {
+        } else if URLQuery.bytes(httpValue, equal: "stopped") {
             self = .stopped
         } else {
             self = .none

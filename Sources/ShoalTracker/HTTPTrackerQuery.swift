@@ -62,11 +62,11 @@ public struct HTTPAnnounceQuery: Hashable, Sendable {
                 default: left = number
                 }
             case .event:
-                event = AnnounceEvent(httpValue: value)
+                event = AnnounceEvent(httpValue: UnsafeRawBufferPointer(value))
             case .numWant:
                 numWant = Self.number(value).map { Int(clamping: $0) } ?? (value.first == UInt8(ascii: "-") ? -1 : nil)
             case .compact:
-                compact = !value.elementsEqual("0".utf8)
+                compact = !URLQuery.bytes(value, equal: "0")
             case .key:
                 key = Array(value.prefix(64))
             case .trackerID:
@@ -102,10 +102,7 @@ public struct HTTPAnnounceQuery: Hashable, Sendable {
 
         init(_ name: UnsafeBufferPointer<UInt8>) {
             // Compared as raw buffers: comparing with a String's UTF-8 view was a generic loop per name.
-            func matches(_ text: StaticString) -> Bool {
-                name.count == text.utf8CodeUnitCount
-                    && UnsafeRawBufferPointer(name).elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-            }
+            func matches(_ text: StaticString) -> Bool { URLQuery.bytes(name, equal: text) }
             switch name.count {
             case 9 where matches("info_hash"): self = .infoHash
             case 7 where matches("peer_id"): self = .peerID
@@ -148,7 +145,7 @@ public struct HTTPScrapeQuery: Hashable, Sendable {
         var hashes: [Bytes20] = []
         var failure: TrackerError?
         URLQuery.forEachParameter(in: query) { name, value in
-            guard name.elementsEqual("info_hash".utf8) else { return true }
+            guard URLQuery.bytes(name, equal: "info_hash") else { return true }
             guard let hash = Bytes20(bytes: value) else {
                 failure = TrackerError(.badRequest("info_hash is \(value.count) bytes, not 20"))
                 return false

@@ -166,7 +166,8 @@ struct StoredPeer<Address: RegistryAddress>: Sendable {
 /// Records are kept sorted by key in byte arrays that grow by an eighth (not doubled); a peer is found by
 /// binary search. Past ``maxBucketRecords`` peers in one array the store splits into 2ⁿ buckets by the
 /// key's top bits, so an insertion moves at most a few KiB; because keys are keyed hashes, no one can
-/// aim peers at one bucket. Sorted by key, the records are in an order unrelated to addresses, arrival
+/// aim peers at one bucket (except one IPv6 host's own ports, whose keys share the address's half: their
+/// bucket grows past the limit, see `insert`). Sorted by key, the records are in an order unrelated to addresses, arrival
 /// or anything a client chooses, so any run of consecutive records is a random choice of peers.
 struct PeerStore<Address: RegistryAddress>: Sendable {
     typealias Key = Address.Key
@@ -218,12 +219,32 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
     }
 
     /// The location of `key`, and whether a record with it is there (else: where it would go).
+    ///
+    /// Keys are keyed hashes, spread evenly over their bucket's range, so a key's place in that range
+    /// predicts its index within about √n records: two probes around the guess narrow the search to those
+    /// few cache lines, where a plain binary search over a bucket of a few KiB touches a cache line per
+    /// probe. A guess that misses (a run of close keys, which no client can aim at) only costs the probes
+    /// a binary search over the rest would take.
     func find(_ key: Key) -> (location: Location, found: Bool) {
         let bucket = bucket(of: key)
         let size = Self.recordSize
+        let bucketBits = buckets.isEmpty ? 0 : buckets.count.trailingZeroBitCount
         return withBucket(bucket) { bytes in
+            // Invariant: records below `low` are less than `key`, records from `high` on are not.
             var low = 0
             var high = bytes.count / size
+            if high > 16 {
+                let count = high
+                let position = Address.top(key) << UInt64(bucketBits)
+                let guess = Int(truncatingIfNeeded: position.multipliedFullWidth(by: UInt64(count)).high)
+                let window = 1 << ((count.bitWidth - count.leadingZeroBitCount + 1) / 2)
+                let first = max(guess - window, 0)
+                let last = min(guess + window, count - 1)
+                if Address.load(bytes.baseAddress! + first * size) < key { low = first + 1 } else { high = first }
+                if low > first, last > first {
+                    if Address.load(bytes.baseAddress! + last * size) < key { low = last + 1 } else { high = last }
+                }
+            }
             while low < high {
                 let middle = (low + high) >> 1
                 let other = Address.load(bytes.baseAddress! + middle * size)
@@ -235,7 +256,9 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
                     return (Location(bucket: bucket, index: middle), true)
                 }
             }
-            return (Location(bucket: bucket, index: low), false)
+            // The probes around the guess may have stopped on the key itself (`high` set to it).
+            let found = low < bytes.count / size && Address.load(bytes.baseAddress! + low * size) == key
+            return (Location(bucket: bucket, index: low), found)
         }
     }
 
@@ -264,7 +287,13 @@ struct PeerStore<Address: RegistryAddress>: Sendable {
         }
         count += 1
         if flags.isSeeder { seeders += 1 }
-        if withBucket(location.bucket, { $0.count }) > Self.maxBucketRecords * size {
+        // Split only while the doubled buckets would still average `minBucketRecords` (else the next removal
+        // merges them back): keys that share their top bits (one IPv6 host's ports, whose keys share the
+        // address's half) stay in one bucket whatever the split, and splitting again at each of their inserts
+        // doubled every bucket each time, without end. Such a bucket grows past the limit instead.
+        if withBucket(location.bucket, { $0.count }) > Self.maxBucketRecords * size,
+            count >= bucketCount * 2 * Self.minBucketRecords
+        {
             split()
             return find(key).location
         }

@@ -81,6 +81,21 @@ public enum URLQuery {
         return written - offset
     }
 
+    /// Whether `bytes` are exactly the UTF-8 of `text` (query names, values and paths against constants):
+    /// an indexed loop, where `elementsEqual` went through generic iterators on every request.
+    @inlinable @inline(__always)
+    public static func bytes(_ bytes: UnsafeRawBufferPointer, equal text: StaticString) -> Bool {
+        guard bytes.count == text.utf8CodeUnitCount else { return false }
+        let other = text.utf8Start
+        for index in 0..<bytes.count where bytes[index] != other[index] { return false }
+        return true
+    }
+
+    @inlinable @inline(__always)
+    public static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, equal text: StaticString) -> Bool {
+        Self.bytes(UnsafeRawBufferPointer(bytes), equal: text)
+    }
+
     @inline(__always)
     static func hexValue(_ digit: UInt8) -> UInt8? {
         switch digit {

@@ -23,8 +23,13 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     /// The answer's body, reused for every request of the connection.
     private var body: [UInt8] = []
+    /// The body as it is written, reused too: once the socket took an answer, NIO holds no other reference
+    /// to it and `clear()` keeps its memory (a new one only while an answer is still queued).
+    private var output: ByteBuffer?
     /// An answer said `Connection: close`: nothing more is answered.
     private var closing = false
+    /// This connection in the tracker's list (idle timeout, stop).
+    private var connection: TrackerHTTPConnections.Connection?
 
     init(tracker: TrackerServer) {
         self.tracker = tracker
@@ -32,6 +37,14 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         source = context.channel.remoteAddress.flatMap(TrackerHost.init(socketAddress:))
+        connection = tracker.httpConnections.open(context.channel)
+        // The tracker is stopping.
+        if connection == nil { context.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if let connection { tracker.httpConnections.closed(connection) }
+        connection = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -40,6 +53,7 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let connection { tracker.httpConnections.read(connection) }
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
@@ -49,15 +63,6 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head, !closing else { return }
             self.head = nil
             respond(to: head, context: context)
-        }
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            // A connection that sent nothing for the idle timeout: free its socket.
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
         }
     }
 
@@ -72,9 +77,9 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let questionMark = utf8.firstIndex(of: UInt8(ascii: "?")) ?? utf8.endIndex
                 let path = UnsafeBufferPointer(rebasing: utf8[..<questionMark])
                 let query = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[min(questionMark + 1, utf8.endIndex)...]))
-                if Self.equal(path, "/announce") {
+                if URLQuery.bytes(path, equal: "/announce") {
                     tracker.handleAnnounce(query: query, from: source, body: &body)
-                } else if Self.equal(path, "/scrape") {
+                } else if URLQuery.bytes(path, equal: "/scrape") {
                     tracker.handleScrape(query: query, body: &body)
                 } else {
                     return false
@@ -100,24 +105,26 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             headers.add(name: "Connection", value: "keep-alive")
         }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        if head.method != .HEAD && !body.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: body.count)
-            buffer.writeBytes(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        }
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
+        // After a `Connection: close` answer the connection closes once its last write is done: the body's
+        // (the end writes nothing: the encoder frames by Content-Length), else the end's.
+        var written: EventLoopPromise<Void>?
+        if !keepAlive {
             closing = true
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+            written = context.eventLoop.makePromise()
+            written!.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
         }
-    }
-
-    @inline(__always)
-    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
-        bytes.count == text.utf8CodeUnitCount
-            && bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        if head.method != .HEAD && !body.isEmpty {
+            var buffer = output ?? context.channel.allocator.buffer(capacity: max(body.count, 512))
+            output = nil  // the only reference, so that clearing it keeps its memory
+            buffer.clear()
+            buffer.writeBytes(body)
+            output = buffer
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: written)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -79,12 +79,12 @@ public final class TrackerServer: Sendable {
     /// The group is ours to shut down.
     private let ownsGroup: Bool
     private let running = Mutex<Running>(Running())
+    /// Open HTTP connections: closed when idle, and at stop.
+    let httpConnections = TrackerHTTPConnections()
 
     struct Running: Sendable {
         var udpChannels: [any Channel] = []
         var httpServers: [any Channel] = []
-        /// Open HTTP connections, closed at stop.
-        var httpConnections: [ObjectIdentifier: any Channel] = [:]
         var timers: [RepeatedTask] = []
         var stopped = false
     }
@@ -185,27 +185,35 @@ public final class TrackerServer: Sendable {
             if let address = channel.localAddress { udpAddresses.append(address) }
         }
         if let port = configuration.httpPort {
-            let idle = TimeAmount.nanoseconds(max(configuration.httpIdleTimeout.nanoseconds, 1_000_000_000))
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 1024)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                // No child channel options: TCP_NODELAY, which NIO sets on the listening socket, is inherited
+                // by every accepted one; setting it again cost a system call and NIO's option machinery
+                // (futures, casts) per connection.
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
-                        // NIO's HTTP/1 request decoder (llhttp, with its limits); answers are written by the
-                        // handler as bytes (see TrackerHTTPHandler).
-                        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+                        // NIO's HTTP/1 request decoder (llhttp, with its limits) and response encoder; the
+                        // handler sets the framing headers itself (every answer has a Content-Length), so the
+                        // encoder need not look for and remove others in each answer's headers.
+                        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(configuration: Self.httpEncoding))
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.httpLimits)))
+                        // The handler registers the connection with `httpConnections` (idle timeout, stop).
                         try channel.pipeline.syncOperations.addHandler(TrackerHTTPHandler(tracker: self))
-                        opened(channel)
                     }
                 }
                 .bind(host: host, port: port).get()
             running.withLock { $0.httpServers.append(channel) }
             if let address = channel.localAddress { httpAddresses.append(address) }
         }
+    }
+
+    /// Answers carry their own `Content-Length` (see TrackerHTTPHandler).
+    private static var httpEncoding: HTTPResponseEncoder.Configuration {
+        var configuration = HTTPResponseEncoder.Configuration()
+        configuration.automaticallySetFramingHeaders = false
+        return configuration
     }
 
     /// A request head (line and headers) of at most 16 KiB: an announce is a few hundred bytes, a scrape
@@ -218,25 +226,14 @@ public final class TrackerServer: Sendable {
         return limits
     }
 
-    /// Keeps an HTTP connection until it closes, so that `stop` can close it.
-    private func opened(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        let stopped = running.withLock { running in
-            if !running.stopped { running.httpConnections[id] = channel }
-            return running.stopped
-        }
-        if stopped {
-            channel.close(promise: nil)
-            return
-        }
-        channel.closeFuture.whenComplete { [self] _ in _ = running.withLock { $0.httpConnections.removeValue(forKey: id) } }
-    }
-
     private func startTimers() {
         let loop = group.next()
+        // An HTTP connection that read nothing for the idle timeout is closed within the second after.
+        let idleSeconds = UInt32(clamping: max((configuration.httpIdleTimeout.nanoseconds + 999_999_999) / 1_000_000_000, 1))
         let sweep = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             // A second of announces' worth of expiry checks at most, so no request waits long for the lock.
             state.withLock { _ = $0.registry.sweep(now: TrackerClock.now(), budget: $0.registry.sweepBudgetPerSecond) }
+            httpConnections.tick(idleSeconds: idleSeconds)
         }
         var timers = [sweep]
         if configuration.statePath != nil {
@@ -307,8 +304,7 @@ public final class TrackerServer: Sendable {
         for channel in stopping.httpServers { try? await channel.close() }
         // Requests already read were answered in the read that completed them; what is left are idle
         // connections or partial requests.
-        let connections = running.withLock { Array($0.httpConnections.values) }
-        for channel in connections { try? await channel.close() }
+        for channel in httpConnections.stop() { try? await channel.close() }
         if save, configuration.statePath != nil {
             try? saveState()
         }

@@ -89,6 +89,32 @@ struct TrackerHTTPHandlerTests {
         }
     }
 
+    /// A connection that sends nothing for the idle timeout (1 s here) is closed within the second after
+    /// (not before); one still open at stop is closed then.
+    @Test func closesIdleConnectionsAndOpenOnesAtStop() async throws {
+        let server = try await TrackerServer.start(
+            configuration: .init(
+                httpPort: 0, udpPort: nil, bindAddresses: ["127.0.0.1"], registry: .init(interval: 60, seed: 3),
+                httpIdleTimeout: .seconds(1)))
+        let port = server.httpAddresses[0].port!
+        let start = ContinuousClock.now
+        let idle = try await Self.exchange(Array("GET /ann".utf8), port: port, wait: 6)
+        let elapsed = ContinuousClock.now - start
+        #expect(idle.closed && idle.text.isEmpty)
+        #expect(elapsed >= .milliseconds(900), "closed after \(elapsed)")
+        await server.stop()
+
+        let kept = try await TrackerServer.start(
+            configuration: .init(httpPort: 0, udpPort: nil, bindAddresses: ["127.0.0.1"], registry: .init(interval: 60, seed: 3)))
+        let keptPort = kept.httpAddresses[0].port!
+        async let open = Self.exchange(Array("GET /ann".utf8), port: keptPort, wait: 10)
+        try await Task.sleep(for: .milliseconds(500))
+        let stopping = ContinuousClock.now
+        await kept.stop()
+        let stopped = try await open
+        #expect(stopped.closed && ContinuousClock.now - stopping < .seconds(5), "closed by stop, not by the 60 s timeout")
+    }
+
     @Test func answersHeadNotFoundAndOtherMethods() async throws {
         try await Self.withServer { port in
             let head = try await Self.exchange(Array("HEAD \(Self.query) HTTP/1.1\r\nConnection: close\r\n\r\n".utf8), port: port)

@@ -163,6 +163,70 @@ struct PeerStoreTests {
         }
     }
 
+    /// `find` guesses a key's index from its value (keys are keyed hashes, spread evenly); keys bunched
+    /// together, where every guess misses, must be found as exactly, and absent ones placed in order.
+    @Test(arguments: [16, 17, 40, 300, 511, 3000])
+    func findsBunchedKeysWhereGuessesMiss(count: Int) {
+        var random = SeededGenerator(seed: UInt64(count))
+        // Half the keys in a narrow run at a random place of the range, half spread: guesses from the key's
+        // place in the range are far off for both (and past 512, the run is more than a bucket holds).
+        let base = random.next() & IPv4Host.mask
+        let bunched = (count + 1) / 2
+        var keys = Set<UInt64>()
+        while keys.count < count {
+            let key = keys.count < bunched ? (base &+ random.next() % 4096) & IPv4Host.mask : random.next() & IPv4Host.mask
+            keys.insert(key)
+        }
+        var store = PeerStore<IPv4Host>()
+        for key in keys {
+            let (location, found) = store.find(key)
+            #expect(!found)
+            store.insert(key, flags: PeerFlags(seeder: false, counted: false, expires: 1), at: location)
+        }
+        #expect(store.count == count)
+        let sorted = keys.sorted()
+        #expect(stored(store) == sorted, "records in key order")
+        for key in keys { #expect(store.find(key).found, "key \(key)") }
+        for _ in 0..<200 {
+            let near = random.next() % 2 == 0 ? (base &+ random.next() % 5000) & IPv4Host.mask : random.next() & IPv4Host.mask
+            guard !keys.contains(near) else { continue }
+            let (location, found) = store.find(near)
+            #expect(!found)
+            // Where it would go: after every smaller key of its bucket, before every larger one.
+            var copy = store
+            copy.insert(near, flags: PeerFlags(seeder: false, counted: false, expires: 1), at: location)
+            var expected = sorted
+            expected.insert(near, at: sorted.firstIndex { $0 > near } ?? sorted.count)
+            let after = stored(copy)
+            #expect(after == expected, "key \(near)")
+            if after != expected { return }
+        }
+    }
+
+    /// The keys of a store's records, in their order.
+    private func stored(_ store: PeerStore<IPv4Host>) -> [UInt64] {
+        var keys: [UInt64] = []
+        store.forEach(secret: secret) { peer in keys.append(IPv4Host.key(peer.address, port: peer.port, secret: secret)) }
+        return keys
+    }
+
+    /// One IPv6 host announcing many ports: their keys share the address's top 64 bits, so no split
+    /// divides them. The store stays at a few buckets (splitting at every insert doubled them each time:
+    /// a remote client could exhaust memory with a few hundred announces) and finds every peer.
+    @Test func keysThatNoSplitDividesDoNotMultiplyBuckets() {
+        var store = PeerStore<IPv6Host>()
+        let host = IPv6Host(high: 0x2001_0DB8_0000_0001, low: 5)
+        for port in 1...2000 {
+            let key = IPv6Host.key(host, port: UInt16(port), secret: secret)
+            let (location, found) = store.find(key)
+            #expect(!found)
+            store.insert(key, flags: PeerFlags(seeder: false, counted: false, expires: 1), at: location)
+        }
+        #expect(store.count == 2000)
+        #expect(store.bucketCount <= 8, "\(store.bucketCount) buckets")
+        for port in 1...2000 { #expect(store.find(IPv6Host.key(host, port: UInt16(port), secret: secret)).found) }
+    }
+
     @Test func recordsAreCompact() {
         #expect(PeerStore<IPv4Host>.recordSize == 7)
         #expect(PeerStore<IPv6Host>.recordSize == 19)
