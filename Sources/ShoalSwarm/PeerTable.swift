@@ -25,11 +25,6 @@ struct PeerTable<Value> {
 
     func contains(_ key: PeerKey) -> Bool { index(forKey: key) != nil }
 
-    /// The value of `key` (a copy).
-    subscript(key: PeerKey) -> Value? {
-        index(forKey: key).map { values[$0] }
-    }
-
     /// Stores `value` for `key`; returns the value it replaces, if any.
     @discardableResult
     mutating func updateValue(_ value: Value, forKey key: PeerKey) -> Value? {

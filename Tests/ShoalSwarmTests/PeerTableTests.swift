@@ -28,7 +28,7 @@ import Testing
                     #expect(model[key] == nil)
                 }
             default:
-                #expect(table[key] == model[key])
+                #expect(table.index(forKey: key).map { table.values[$0] } == model[key])
                 #expect(table.contains(key) == (model[key] != nil))
             }
             #expect(table.count == model.count)
