@@ -17,19 +17,21 @@ final class TrackerHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let tracker: TrackerServer
+    // The mutable state is `@exclusivity(unchecked)`: a handler runs on its channel's event loop and never
+    // re-enters itself, so the runtime's dynamic access tracking of class properties only costs.
     /// The client's address, read once per connection.
-    private var source: TrackerHost?
+    @exclusivity(unchecked) private var source: TrackerHost?
     /// The head of the request being received (its body, if any, is ignored).
-    private var head: HTTPRequestHead?
+    @exclusivity(unchecked) private var head: HTTPRequestHead?
     /// The answer's body, reused for every request of the connection.
-    private var body: [UInt8] = []
+    @exclusivity(unchecked) private var body: [UInt8] = []
     /// The body as it is written, reused too: once the socket took an answer, NIO holds no other reference
     /// to it and `clear()` keeps its memory (a new one only while an answer is still queued).
-    private var output: ByteBuffer?
+    @exclusivity(unchecked) private var output: ByteBuffer?
     /// An answer said `Connection: close`: nothing more is answered.
-    private var closing = false
+    @exclusivity(unchecked) private var closing = false
     /// This connection in the tracker's list (idle timeout, stop).
-    private var connection: TrackerHTTPConnections.Connection?
+    @exclusivity(unchecked) private var connection: TrackerHTTPConnections.Connection?
 
     init(tracker: TrackerServer) {
         self.tracker = tracker
