@@ -118,13 +118,8 @@ public final class Simulation {
             self.spec = spec
         }
 
-        /// When the engine next wants a tick. Read through an inout access: calling a method on the class's
-        /// stored struct copied the whole engine (every peer retained, then released) on each event.
+        /// When the engine next wants a tick (read in place: the engine's query is `mutating` for that).
         func nextTickDeadline(now: Instant) -> Instant? {
-            Self.nextTickDeadline(of: &machine, now: now)
-        }
-
-        private static func nextTickDeadline(of machine: inout TorrentStateMachine, now: Instant) -> Instant? {
             machine.nextTickDeadline(now: now)
         }
 

@@ -182,7 +182,10 @@ public struct TorrentStateMachine: Sendable {
     /// tick more often (the NIO runtime ticks every 250 ms); the simulator ticks only then, so that a swarm
     /// of thousands does not visit every connection of every peer each simulated second. Events only move
     /// this later, except those that add peers or connections, after which a runtime should ask again.
-    public func nextTickDeadline(now: Instant) -> Instant? {
+    ///
+    /// `mutating` only to read each connection's timer where it is stored (see
+    /// ``PeerConnection/StateMachine/nextDeadline(of:)``); nothing changes.
+    public mutating func nextTickDeadline(now: Instant) -> Instant? {
         if !uploadWaiting.isEmpty || configuration.downloadRateLimit != nil { return now }
         var deadline = planner.nextDialTime
         func consider(_ instant: Instant?) {
@@ -192,7 +195,7 @@ public struct TorrentStateMachine: Sendable {
         if !peers.isEmpty { consider(nextRechoke ?? now) }
         consider(peerExchange.nextDeadline)
         for index in peers.values.indices {
-            consider(peers.values[index].machine.nextDeadline)
+            consider(PeerConnection.StateMachine.nextDeadline(of: &peers.values[index].machine))
         }
         return deadline
     }
@@ -460,7 +463,7 @@ public struct TorrentStateMachine: Sendable {
             // Most peers have no timer due: tell so from where the peer is stored, without a call that
             // returns (and a perform of) nothing.
             guard let index = peers.index(forKey: key),
-                let deadline = peers.values[index].machine.nextDeadline, now >= deadline
+                let deadline = PeerConnection.StateMachine.nextDeadline(of: &peers.values[index].machine), now >= deadline
             else { continue }
             let wire = peers.values[index].machine.timerFired(now: now)
             if !wire.isEmpty { perform(wire, for: key, now: now, into: &sink) }
@@ -774,7 +777,9 @@ public struct TorrentStateMachine: Sendable {
             // of interest in a busy swarm.) Only a peer that has given as much as it got: one that takes more
             // (a free-rider, after its first turn) waits for the rechoke, which ranks it behind the givers.
             var unchoked = 0
-            for index in peers.indices where !peers.values[index].machine.amChoking { unchoked += 1 }
+            for index in peers.indices where !PeerConnection.StateMachine.interest(of: &peers.values[index].machine).amChoking {
+                unchoked += 1
+            }
             guard unchoked < configuration.choker.regularSlots, let stats = stats(of: key, now: now),
                 stats.balance >= 0, !choker.isSnubbed(stats, now: now)
             else { return }
@@ -803,7 +808,9 @@ public struct TorrentStateMachine: Sendable {
 
     /// Interested exactly when the peer has a piece we want.
     private mutating func updateInterest(_ key: PeerKey, now: Instant, into sink: inout ActionSink) {
-        guard let peer = withPeer(key, { (pieces: $0.pieces, amInterested: $0.machine.amInterested) }) else { return }
+        guard
+            let peer = withPeer(key, { (pieces: $0.pieces, amInterested: PeerConnection.StateMachine.interest(of: &$0.machine).amInterested) })
+        else { return }
         let wanted = !isFinished && picker.wantsAny(of: peer.pieces)
         if wanted != peer.amInterested {
             let wire = withPeer(key) { $0.machine.setInterested(wanted, now: now) } ?? []
@@ -866,7 +873,7 @@ public struct TorrentStateMachine: Sendable {
     }
 
     private static func requestNeed(of peer: inout Peer, queueDepth: RequestQueueDepth, now: Instant) -> RequestNeed? {
-        let state = peer.machine.requestQueueState
+        let state = PeerConnection.StateMachine.requestQueueState(of: &peer.machine)
         guard state.amInterested, !state.peerChoking else { return nil }
         let rate = peer.received.rate(now: now)
         let outstanding = state.outstanding
@@ -881,8 +888,9 @@ public struct TorrentStateMachine: Sendable {
     /// What the choker weighs of a peer.
     private mutating func stats(of key: PeerKey, now: Instant) -> PeerStats? {
         withPeer(key) { peer in
-            PeerStats(
-                key: key, isInterested: peer.machine.peerInterested, amInterested: peer.machine.amInterested,
+            let interest = PeerConnection.StateMachine.interest(of: &peer.machine)
+            return PeerStats(
+                key: key, isInterested: interest.peerInterested, amInterested: interest.amInterested,
                 downloadRate: peer.received.rate(now: now), uploadRate: peer.sent.rate(now: now),
                 connectedSince: peer.connectedSince, lastBlockReceived: peer.lastBlockReceived,
                 unchokedSince: peer.unchokedSince, bytesSent: peer.sent.totalBytes,

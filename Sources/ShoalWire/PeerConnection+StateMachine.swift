@@ -225,27 +225,60 @@ extension PeerConnection {
             )
         }
 
-        /// When ``timerFired(now:)`` next has something to do; nil once closed.
-        public var nextDeadline: Instant? {
-            switch state {
+        // MARK: Reading in place
+
+        // A machine is a large value (some 665 bytes). A caller that keeps machines in a collection copies
+        // the whole machine, with a retain and release of every queue and set, to call one of these getters
+        // from another module (a memmove per peer at each tick and deadline query: the largest single cost
+        // of a simulated swarm of thousands). Through `inout` the machine is read where it is stored.
+        // `@inline(never)`: inlined into the caller (the optimizer does so across modules), the copy was back.
+
+        /// ``nextDeadline``, read in place.
+        /// (The logic itself is here, on the machine in place: the getter on `self` copies the machine to pass
+        /// it to a method.)
+        @inline(never)
+        public static func nextDeadline(of machine: inout StateMachine) -> Instant? {
+            switch machine.state {
             case .awaitingHandshake(let waiting):
-                return waiting.startedAt + configuration.handshakeTimeout
+                return waiting.startedAt + machine.configuration.handshakeTimeout
             case .active:
                 // Field by field: binding `active` would copy all of it (some 600 bytes, with retains).
-                guard active != nil else { return nil }
+                guard machine.active != nil else { return nil }
                 var deadline = min(
-                    local.lastSent + configuration.keepAliveInterval,
-                    active.unsafelyUnwrapped.lastReceived + configuration.inactivityTimeout)
-                if !active.unsafelyUnwrapped.snubbed && active.unsafelyUnwrapped.hasLiveOutstanding {
-                    deadline = min(deadline, active.unsafelyUnwrapped.waitingSince + configuration.snubTimeout)
+                    machine.local.lastSent + machine.configuration.keepAliveInterval,
+                    machine.active.unsafelyUnwrapped.lastReceived + machine.configuration.inactivityTimeout)
+                if !machine.active.unsafelyUnwrapped.snubbed && machine.active.unsafelyUnwrapped.hasLiveOutstanding {
+                    deadline = min(deadline, machine.active.unsafelyUnwrapped.waitingSince + machine.configuration.snubTimeout)
                 }
-                if let cancelled = active.unsafelyUnwrapped.outstanding.earliestCancellation {
-                    deadline = min(deadline, cancelled + configuration.snubTimeout)
+                if let cancelled = machine.active.unsafelyUnwrapped.outstanding.earliestCancellation {
+                    deadline = min(deadline, cancelled + machine.configuration.snubTimeout)
                 }
                 return deadline
             case .closed:
                 return nil
             }
+        }
+
+        /// ``requestQueueState``, read in place.
+        @inline(never)
+        public static func requestQueueState(of machine: inout StateMachine) -> (
+            amInterested: Bool, peerChoking: Bool, outstanding: Int, snubbed: Bool
+        ) {
+            machine.requestQueueState
+        }
+
+        /// ``peerInterested``, ``amInterested``, ``amChoking`` and ``peerChoking``, read in place.
+        @inline(never)
+        public static func interest(of machine: inout StateMachine) -> (
+            peerInterested: Bool, amInterested: Bool, amChoking: Bool, peerChoking: Bool
+        ) {
+            (machine.peerInterested, machine.amInterested, machine.amChoking, machine.peerChoking)
+        }
+
+        /// When ``timerFired(now:)`` next has something to do; nil once closed.
+        public var nextDeadline: Instant? {
+            var machine = self
+            return Self.nextDeadline(of: &machine)
         }
 
         // MARK: Handshake
@@ -560,7 +593,7 @@ extension PeerConnection {
                 return []
             case .active:
                 // Most ticks find nothing due: tell so without touching the state (a tick visits every peer).
-                guard let deadline = nextDeadline, now >= deadline else { return [] }
+                guard let deadline = Self.nextDeadline(of: &self), now >= deadline else { return [] }
                 let configuration = configuration
                 let lastSent = local.lastSent
                 return modifyActive(now: now) { active, output in
