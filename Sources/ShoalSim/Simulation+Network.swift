@@ -159,11 +159,15 @@ extension Simulation {
 
     /// Schedules the moment the first flow on the node's upload link finishes.
     private func scheduleUplink(_ node: Int) {
-        nodes[node].uplinkVersion &+= 1
-        guard let least = nodes[node].flows.lazy.map(\.remaining).min() else { return }
-        let count = nodes[node].flows.count
-        let wait = SimLink.transmissionTime(Int(max(0, least).rounded(.up)) * count, rate: nodes[node].link.upload)
-        queue.schedule(.uplinkDone(node: node, version: nodes[node].uplinkVersion), at: now + wait)
+        let sender = nodes[node]
+        sender.uplinkVersion &+= 1
+        let count = sender.flows.count
+        guard count > 0 else { return }
+        // By index: `flows.lazy.map(\.remaining)` copied every flow, its chunk's buffers retained and released.
+        var least = Double.infinity
+        for index in 0..<count { least = min(least, sender.flows[index].remaining) }
+        let wait = SimLink.transmissionTime(Int(max(0, least).rounded(.up)) * count, rate: sender.link.upload)
+        queue.schedule(.uplinkDone(node: node, version: sender.uplinkVersion), at: now + wait)
     }
 
     /// Takes a closed end's chunk off the node's upload link.

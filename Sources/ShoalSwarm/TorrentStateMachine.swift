@@ -808,11 +808,12 @@ public struct TorrentStateMachine: Sendable {
 
     /// Interested exactly when the peer has a piece we want.
     private mutating func updateInterest(_ key: PeerKey, now: Instant, into sink: inout ActionSink) {
-        guard
-            let peer = withPeer(key, { (pieces: $0.pieces, amInterested: PeerConnection.StateMachine.interest(of: &$0.machine).amInterested) })
-        else { return }
-        let wanted = !isFinished && picker.wantsAny(of: peer.pieces)
-        if wanted != peer.amInterested {
+        guard let index = peers.index(forKey: key) else { return }
+        let amInterested = PeerConnection.StateMachine.interest(of: &peers.values[index].machine).amInterested
+        // The peer's pieces are read where they are stored (a copy retained them: a cache miss per peer at
+        // each piece verified).
+        let wanted = !isFinished && picker.wantsAny(of: peers.values[index].pieces)
+        if wanted != amInterested {
             let wire = withPeer(key) { $0.machine.setInterested(wanted, now: now) } ?? []
             perform(wire, for: key, now: now, into: &sink)
         }
