@@ -810,14 +810,19 @@ public struct TorrentStateMachine: Sendable {
     private mutating func updateInterest(_ key: PeerKey, now: Instant, into sink: inout ActionSink) {
         guard let index = peers.index(forKey: key) else { return }
         let amInterested = PeerConnection.StateMachine.interest(of: &peers.values[index].machine).amInterested
-        // The peer's pieces are read where they are stored (a copy retained them: a cache miss per peer at
-        // each piece verified).
-        let wanted = !isFinished && picker.wantsAny(of: peers.values[index].pieces)
+        // The pieces are passed where they are stored: a peer's pieces read out for `picker.wantsAny` were
+        // retained (a cache miss on a cold object for every peer at each piece verified).
+        let wanted = !isFinished && Self.wantsAny(&picker, of: &peers.values[index].pieces)
         if wanted != amInterested {
             let wire = withPeer(key) { $0.machine.setInterested(wanted, now: now) } ?? []
             perform(wire, for: key, now: now, into: &sink)
         }
         fillRequests(key, now: now, into: &sink)
+    }
+
+    /// ``PiecePicker/wantsAny(of:)`` with the pieces where they are stored (see ``updateInterest(_:now:into:)``).
+    private static func wantsAny(_ picker: inout PiecePicker, of pieces: inout Bitfield) -> Bool {
+        picker.wantsAny(of: pieces)
     }
 
     /// Keeps the peer's request queue as deep as its rate asks (about 3 s of data).

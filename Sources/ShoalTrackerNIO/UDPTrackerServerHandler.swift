@@ -13,9 +13,9 @@ final class UDPTrackerServerHandler: ChannelInboundHandler, @unchecked Sendable 
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     private let tracker: TrackerServer
+    // The mutable state is `@exclusivity(unchecked)`: the handler runs on one event loop and never re-enters
+    // itself, so the runtime's access tracking on these (a thread-local set, 2% of the tracker's time) only costs.
     /// The answer being built, reused for every datagram.
-    // `@exclusivity(unchecked)`: the handler runs on one event loop and never re-enters itself, so the
-    // runtime's access tracking on these (a thread-local set, 2% of the tracker's time) only costs.
     @exclusivity(unchecked) private var reply: [UInt8] = []
     /// The answers of the current batch; a new one for each batch (the slices sent keep the old alive
     /// until they are written, so writing into it again would copy it).

@@ -674,6 +674,40 @@ struct PeerConnectionStateMachineTests {
         #expect(Self.events(tick5) == [.snubbed])
     }
 
+    /// The in-place readers (for machines kept in a collection) give the timer due first and what the getters
+    /// say, in every phase, and change nothing.
+    @Test func inPlaceReadersAgreeWithTheGetters() {
+        func check(_ machine: inout Machine, _ label: String, deadline: Instant?) {
+            #expect(Machine.nextDeadline(of: &machine) == deadline, "\(label): deadline")
+            #expect(machine.nextDeadline == deadline, "\(label): reading changed nothing")
+            let interest = Machine.interest(of: &machine)
+            #expect(interest.peerInterested == machine.peerInterested, "\(label)")
+            #expect(interest.amInterested == machine.amInterested, "\(label)")
+            #expect(interest.amChoking == machine.amChoking, "\(label)")
+            #expect(interest.peerChoking == machine.peerChoking, "\(label)")
+            let queue = Machine.requestQueueState(of: &machine)
+            #expect(queue == machine.requestQueueState, "\(label)")
+        }
+        var waiting = Machine(configuration: Self.configuration(), ourPieces: Self.somePieces, now: WireFixtures.at(0))
+        check(&waiting, "awaiting the handshake", deadline: WireFixtures.at(10))
+        var machine = Self.connected()
+        check(&machine, "connected", deadline: WireFixtures.at(90))
+        _ = machine.received(.unchoke, now: WireFixtures.at(1))
+        _ = machine.received(.interested, now: WireFixtures.at(1))
+        _ = machine.setInterested(true, now: WireFixtures.at(1))
+        _ = machine.unchoke(now: WireFixtures.at(1))
+        _ = machine.request([block(0), block(1)], now: WireFixtures.at(2))
+        // The snub timer of the requests sent at 2 comes before the keep-alive (92) and the silence (181).
+        check(&machine, "unchoked both ways, requests outstanding", deadline: WireFixtures.at(62))
+        _ = machine.cancel(block(1), now: WireFixtures.at(3))
+        _ = machine.timerFired(now: WireFixtures.at(70))
+        #expect(machine.isSnubbed)
+        // Snubbed, the cancelled request dropped: the keep-alive after the cancel sent at 3.
+        check(&machine, "snubbed, a request cancelled", deadline: WireFixtures.at(93))
+        _ = machine.close(WireError(.inactivityTimeout), now: WireFixtures.at(71))
+        check(&machine, "closed", deadline: nil)
+    }
+
     // MARK: Extensions
 
     @Test func extensionMessages() {
