@@ -97,7 +97,8 @@ struct MagnetFetch {
         var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Terminal.now().bitPattern))
         let machine = MagnetStateMachine(
             configuration: .init(
-                infoHashes: link.infoHashes, peerID: PeerID.shoal(using: &random), seed: random.next()))
+                infoHashes: link.infoHashes, peerID: PeerID.shoal(using: &random), peerExchange: options.peerExchange,
+                seed: random.next()))
 
         enum Event: Sendable {
             case metadata([UInt8], [PeerAddress])
