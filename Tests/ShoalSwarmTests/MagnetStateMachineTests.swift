@@ -12,11 +12,12 @@ struct MagnetStateMachineTests {
     static let content = MagnetSwarmTests.content
     static var info: [UInt8] { content.metainfo.infoBytes }
 
-    static func magnet() -> MagnetStateMachine {
+    static func magnet(peerExchange: Bool = true) -> MagnetStateMachine {
         var random = SeededGenerator(seed: 3)
         return MagnetStateMachine(
             configuration: .init(
-                infoHashes: content.magnetLink.infoHashes, peerID: PeerID.shoal(using: &random), listenPort: 6881))
+                infoHashes: content.magnetLink.infoHashes, peerID: PeerID.shoal(using: &random),
+                peerExchange: peerExchange, listenPort: 6881))
     }
 
     /// A peer that has the metadata: it advertises `ut_metadata` with the size, and listens on 7000.
@@ -89,5 +90,17 @@ struct MagnetStateMachineTests {
         let message = PeerExchangeMessage(added: [.init(learned, flags: .reachable)])
         let actions = link.send(.extended(id: ExtensionHandshake.peerExchangeMessageID, payload: ByteBuffer(bytes: message.encoded)))
         #expect(actions.contains { if case .connect(_, learned) = $0 { true } else { false } })
+        #expect(link.peer.machine.peerExtensions?.id(for: PeerExchangeMessage.extensionName) != nil)
+    }
+
+    /// `shoal get MAGNET --no-pex`: the metadata phase neither offers PEX nor dials what a peer sends anyway.
+    @Test func withoutPeerExchangeNothingIsOfferedOrDialled() throws {
+        var link = try WireLink(Self.magnet(peerExchange: false), extensions: Self.seedExtensions)
+        let ours = try #require(link.peer.machine.peerExtensions)
+        #expect(ours.id(for: PeerExchangeMessage.extensionName) == nil, "ut_pex not advertised")
+        let message = PeerExchangeMessage(added: [.init(PeerAddress("10.9.9.9:6881")!, flags: .reachable)])
+        let actions = link.send(.extended(id: ExtensionHandshake.peerExchangeMessageID, payload: ByteBuffer(bytes: message.encoded)))
+        #expect(!actions.contains { if case .connect = $0 { true } else { false } }, "\(actions)")
+        #expect(!actions.contains(.close(link.key)), "an unoffered message is ignored, not punished")
     }
 }
