@@ -35,23 +35,26 @@ public struct DistributionSimulation: Sendable {
     public var tickInterval: Interval
     /// The runs stop at this many times the bound, finished or not.
     public var deadlineFactor: Double
+    /// Threads one run uses (``Simulation/Configuration/partitions``): the result is the same.
+    public var partitions: Int
 
     public init(
         bounds: DistributionBounds, pieceLength: Int = 64 << 10, latency: Interval = .milliseconds(25),
-        tickInterval: Interval = .seconds(1), deadlineFactor: Double = 4
+        tickInterval: Interval = .seconds(1), deadlineFactor: Double = 4, partitions: Int = 1
     ) {
         self.bounds = bounds
         self.pieceLength = pieceLength
         self.latency = latency
         self.tickInterval = tickInterval
         self.deadlineFactor = deadlineFactor
+        self.partitions = partitions
     }
 
     /// Runs the experiment for `peers` peers; `seed` fixes every random choice.
     public func run(peers: Int, mode: Mode, seed: UInt64, content: SimContent? = nil) -> Result {
         let content = content ?? SimContent(length: Int64(bounds.fileSize), pieceLength: pieceLength, seed: seed)
         let simulation = Simulation(
-            content: content, configuration: .init(seed: seed, tickInterval: tickInterval))
+            content: content, configuration: .init(seed: seed, tickInterval: tickInterval, partitions: partitions))
         let seedLink = SimLink(upload: bounds.serverUpload, download: bounds.minDownload, latency: latency)
         let peerLink = SimLink(upload: bounds.peerUpload, download: bounds.minDownload, latency: latency)
         let server: SimPeerID
@@ -68,9 +71,12 @@ public struct DistributionSimulation: Sendable {
         }
         let bound = mode == .peerToPeer ? bounds.peerToPeer(peers: peers) : bounds.clientServer(peers: peers)
         simulation.run(until: .seconds(deadlineFactor * bound)) { $0.finishedCount < peers }
-        let time = simulation.finishedCount == peers ? (simulation.now - .zero).seconds : nil
+        // The last peer's finish, not the simulation's clock: a run on several threads stops at the end of
+        // the window in which the last peer finished.
+        let last = (1...peers).compactMap { simulation.report(SimPeerID(server.index + $0)).finishedAt }.max()
+        let time = simulation.finishedCount == peers ? last.map { ($0 - .zero).seconds } : nil
         let sent = Double(simulation.report(server).bytesSent)
-        let elapsed = max((simulation.now - .zero).seconds, 1e-9)
+        let elapsed = max(time ?? (simulation.now - .zero).seconds, 1e-9)
         return Result(
             time: time, finished: simulation.finishedCount, events: simulation.eventsProcessed,
             seedUtilisation: sent / (bounds.serverUpload * elapsed), simulatedPeers: peers + 1)

@@ -48,6 +48,17 @@ public final class SimContent: Sendable {
         infoHash = Digest20(bytes: Array(info.finalize()))!
     }
 
+    /// The same content in buffers of its own (for a worker thread of a simulation, so that two threads
+    /// never count references to one buffer).
+    public init(copying other: SimContent) {
+        geometry = other.geometry
+        pieceHashes = other.pieceHashes.withUnsafeBufferPointer { Array($0) }
+        infoHash = other.infoHash
+        var buffer = ByteBufferAllocator().buffer(capacity: other.bytes.readableBytes)
+        buffer.writeImmutableBuffer(other.bytes)
+        bytes = buffer
+    }
+
     /// The bytes of `block` (a slice of the shared content).
     public func data(of block: Block) -> ByteBuffer {
         bytes.getSlice(at: block.piece * geometry.pieceLength + block.offset, length: block.length)!

@@ -52,6 +52,9 @@ struct LabDistributionCommand: AsyncParsableCommand {
     @Option(help: "Simulations run at once (default: one per core); each runs on one core.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "Threads each simulation runs on (its nodes split between them; the result is the same).")
+    var threads: Int = 1
+
     @Flag(help: "Also run real shoal processes on loopback (N ≤ 16), peer-to-peer.")
     var real = false
 
@@ -68,6 +71,7 @@ struct LabDistributionCommand: AsyncParsableCommand {
             throw ValidationError("--peers: numbers from 1 to 100000, comma-separated")
         }
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 256") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be between 1 and 64") }
         for rate in [peerUpload, serverUpload, minDownload] {
             if let rate, rate.bytes <= 0 { throw ValidationError("rates must be positive") }
         }
@@ -85,7 +89,8 @@ struct LabDistributionCommand: AsyncParsableCommand {
         let us = Double(serverUpload?.bytes ?? Int64(10 * u))
         let d = Double(minDownload?.bytes ?? Int64(us))
         let bounds = DistributionBounds(fileSize: file, serverUpload: us, peerUpload: u, minDownload: d)
-        let experiment = DistributionSimulation(bounds: bounds, pieceLength: Int(pieceLength.bytes))
+        let experiment = DistributionSimulation(
+            bounds: bounds, pieceLength: Int(pieceLength.bytes), partitions: threads)
         let content = SimContent(length: fileSize.bytes, pieceLength: Int(pieceLength.bytes), seed: seed)
         print(DistributionReport(measurements: [], bounds: bounds, runsPerSize: runs).parameterLine)
 

@@ -13,9 +13,14 @@ import Testing
 
     /// A seed, 8 leechers (one with loss and jitter, so that the random draws matter) and, when
     /// `corrupting`, a second seed that serves bad data. Runs until every leecher has finished.
-    static func run(seed: UInt64, hashing: SimStorage.Hashing, corrupting: Bool = false) -> Outcome {
+    /// With `until`, runs to that time whoever has finished, so that every event up to it is taken whatever
+    /// the partitions (a run in windows checks its condition once a window).
+    static func run(
+        seed: UInt64, hashing: SimStorage.Hashing, corrupting: Bool = false, partitions: Int = 1, until: Double? = nil
+    ) -> Outcome {
         let content = SimContent(length: 1 << 20, pieceLength: 32 << 10, seed: seed)
-        let simulation = Simulation(content: content, configuration: .init(seed: seed, hashing: hashing))
+        let simulation = Simulation(
+            content: content, configuration: .init(seed: seed, hashing: hashing, partitions: partitions))
         var peers = [simulation.addPeer(.init(link: SimLink(upload: 300_000, download: 10e6), isSeed: true))]
         if corrupting {
             peers.append(
@@ -30,6 +35,12 @@ import Testing
                         loss: index == 0 ? 0.02 : 0, jitter: index == 0 ? .milliseconds(30) : .zero)))
         }
         peers += leechers
+        if let until {
+            #expect(simulation.run(until: .seconds(until), maxEvents: 2_000_000) == .deadline)
+            return Outcome(
+                reports: peers.map(simulation.report), hashes: peers.map(simulation.hashesComputed),
+                events: simulation.eventsProcessed)
+        }
         let stop = simulation.run(until: .seconds(600), maxEvents: 2_000_000) { simulation in
             !leechers.allSatisfy { simulation.report($0).finishedAt != nil }
         }
@@ -81,5 +92,19 @@ import Testing
         #expect(computed > 0)
         #expect(computed * 10 < full.hashes.reduce(0, +))
         print("hashing with bad data: full computed \(full.hashes), shortcut \(shortcut.hashes)")
+    }
+
+    /// The nodes split between two or three workers, each on a thread of its own and in windows of the least
+    /// one-way delay, give exactly the run of one worker: every report (with jitter, loss and a peer
+    /// serving bad data) and the number of events.
+    @Test(arguments: [2, 3])
+    func partitionsGiveTheSameRun(partitions: Int) {
+        let one = Self.run(seed: 41, hashing: .shortcut, corrupting: true, until: 30)
+        let split = Self.run(seed: 41, hashing: .shortcut, corrupting: true, partitions: partitions, until: 30)
+        let same = one.reports == split.reports
+        #expect(same)
+        #expect(one.events == split.events)
+        #expect(one.reports.filter { $0.finishedAt != nil }.count >= 8, "the leechers finish within the run")
+        print("partitions \(partitions): \(split.events) events, as one worker's \(one.events)")
     }
 }

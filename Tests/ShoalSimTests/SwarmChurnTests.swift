@@ -17,7 +17,8 @@ import Testing
         let link = SimLink(upload: 100_000, download: 2e6, latency: .milliseconds(20))
         let first = (0..<20).map { _ in simulation.addPeer(.init(link: link)) }
         let leaveTimes: [Double] = [4, 7, 10, 13, 16]
-        let leavers = Array(first.prefix(leaveTimes.count))
+        // The last ones added: the first ones meet the seed first and can be done by 13 s.
+        let leavers = Array(first.suffix(leaveTimes.count))
         var piecesWhenLeaving: [SimPeerID: Int] = [:]
         for (peer, time) in zip(leavers, leaveTimes) {
             simulation.removePeer(peer, at: .seconds(time))
@@ -25,7 +26,7 @@ import Testing
             simulation.schedule(at: .seconds(time)) { piecesWhenLeaving[peer] = $0.report(peer).piecesVerified }
         }
         let late = [12.0, 18, 25, 32].map { simulation.addPeer(.init(link: link), at: .seconds($0)) }
-        let stayers = Array(first.dropFirst(leaveTimes.count)) + late
+        let stayers = Array(first.dropLast(leaveTimes.count)) + late
 
         let stop = simulation.run(until: .seconds(600), maxEvents: 3_000_000) { simulation in
             !stayers.allSatisfy { simulation.report($0).finishedAt != nil }
