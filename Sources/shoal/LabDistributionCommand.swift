@@ -52,8 +52,12 @@ struct LabDistributionCommand: AsyncParsableCommand {
     @Option(help: "Simulations run at once (default: one per core); each runs on one core.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Threads each simulation runs on (its nodes split between them; the result is the same).")
-    var threads: Int = 1
+    @Option(
+        help: """
+            Threads each simulation runs on, its nodes split between them; the result is the same (default: \
+            the cores left over by --jobs for N ≥ 1000, else 1).
+            """)
+    var threads: Int?
 
     @Flag(help: "Also run real shoal processes on loopback (N ≤ 16), peer-to-peer.")
     var real = false
@@ -71,7 +75,7 @@ struct LabDistributionCommand: AsyncParsableCommand {
             throw ValidationError("--peers: numbers from 1 to 100000, comma-separated")
         }
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 256") }
-        guard (1...64).contains(threads) else { throw ValidationError("--threads must be between 1 and 64") }
+        if let threads, !(1...64).contains(threads) { throw ValidationError("--threads must be between 1 and 64") }
         for rate in [peerUpload, serverUpload, minDownload] {
             if let rate, rate.bytes <= 0 { throw ValidationError("rates must be positive") }
         }
@@ -89,8 +93,7 @@ struct LabDistributionCommand: AsyncParsableCommand {
         let us = Double(serverUpload?.bytes ?? Int64(10 * u))
         let d = Double(minDownload?.bytes ?? Int64(us))
         let bounds = DistributionBounds(fileSize: file, serverUpload: us, peerUpload: u, minDownload: d)
-        let experiment = DistributionSimulation(
-            bounds: bounds, pieceLength: Int(pieceLength.bytes), partitions: threads)
+        let experiment = DistributionSimulation(bounds: bounds, pieceLength: Int(pieceLength.bytes))
         let content = SimContent(length: fileSize.bytes, pieceLength: Int(pieceLength.bytes), seed: seed)
         print(DistributionReport(measurements: [], bounds: bounds, runsPerSize: runs).parameterLine)
 
@@ -160,13 +163,19 @@ struct LabDistributionCommand: AsyncParsableCommand {
         }
         var results: [SimulationJob: (result: DistributionSimulation.Result, took: Duration)] = [:]
         let seed = self.seed
+        // Several threads pay only with thousands of peers: a window (50 ms of virtual time) then holds
+        // thousands of events. Below that, and when other simulations wait for the cores, one each.
+        let spare = max(1, jobs / max(1, pending.count))
+        let threads = self.threads
         await withTaskGroup(of: (SimulationJob, DistributionSimulation.Result, Duration).self) { group in
             var next = pending.startIndex
             func startNext() {
                 guard next < pending.endIndex else { return }
                 let job = pending[next]
                 next += 1
-                group.addTask {
+                var experiment = experiment
+                experiment.partitions = threads ?? (job.peers >= 1000 ? spare : 1)
+                group.addTask { [experiment] in
                     let clock = ContinuousClock()
                     let start = clock.now
                     let result = experiment.run(
