@@ -21,7 +21,7 @@ extension Simulation {
         -> Stop
     {
         if workers.count > 1, let latency = leastLatency, latency > .zero {
-            return runInWindows(until: deadline, window: latency + latency, maxEvents: maxEvents, while: condition)
+            return runInWindows(until: deadline, maxEvents: maxEvents, while: condition)
         }
         return runInTurn(until: deadline, maxEvents: maxEvents, while: condition)
     }
@@ -52,9 +52,9 @@ extension Simulation {
     /// worker, the scenario's calls (a window ends at the next call), what calls schedule, and the
     /// directory's events of the coming window (the directory answers a window later at the soonest, and
     /// nothing but its own events changes it).
-    private func runInWindows(until deadline: Instant, window: Interval, maxEvents: Int, while condition: (Simulation) -> Bool)
-        -> Stop
-    {
+    /// The window is set anew at each: a call may add a node with a shorter link (one without latency
+    /// leaves the rest of the run to one thread).
+    private func runInWindows(until deadline: Instant, maxEvents: Int, while condition: (Simulation) -> Bool) -> Stop {
         let limit = eventsProcessed.addingReportingOverflow(maxEvents)
         let box = UncheckedSendableBox(value: workers)
         var parity = workers[0].parity
@@ -71,7 +71,11 @@ extension Simulation {
                 take(from: source)
             }
             guard condition(self) else { return .condition }
-            var end = first.time + window
+            guard let latency = leastLatency, latency > .zero else {
+                let left = limit.overflow ? Int.max : limit.partialValue - eventsProcessed
+                return runInTurn(until: deadline, maxEvents: left, while: condition)
+            }
+            var end = first.time + latency + latency
             if let call = callQueue.nextTime { end = min(end, call) }
             if deadline < end { end = deadline + .nanoseconds(1) }
             while let time = directoryQueue.nextTime, time < end {

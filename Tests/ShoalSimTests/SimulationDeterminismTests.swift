@@ -107,4 +107,37 @@ import Testing
         #expect(one.reports.filter { $0.finishedAt != nil }.count >= 8, "the leechers finish within the run")
         print("partitions \(partitions): \(split.events) events, as one worker's \(one.events)")
     }
+
+    /// Churn run by calls between windows: leechers that leave, others that join later (one with a link
+    /// twice as short as any before, so the window shrinks), and a call that reads the swarm. Two workers
+    /// give the reports, the reading and the event count of one.
+    @Test func partitionsGiveTheSameRunWithChurn() {
+        func run(partitions: Int) -> (reports: [SimPeerReport], seen: [Int], events: Int) {
+            let content = SimContent(length: 1 << 20, pieceLength: 32 << 10, seed: 5)
+            let simulation = Simulation(content: content, configuration: .init(seed: 5, partitions: partitions))
+            simulation.addPeer(.init(link: SimLink(upload: 300_000, download: 10e6, latency: .milliseconds(20)), isSeed: true))
+            let link = SimLink(upload: 100_000, download: 2e6, latency: .milliseconds(20))
+            let first = (0..<8).map { _ in simulation.addPeer(.init(link: link)) }
+            simulation.removePeer(first[0], at: .seconds(2))
+            simulation.removePeer(first[1], at: .seconds(3.5))
+            simulation.addPeer(.init(link: link), at: .seconds(2.5))
+            simulation.addPeer(.init(link: SimLink(upload: 100_000, download: 2e6, latency: .milliseconds(10))), at: .seconds(4))
+            var seen: [Int] = []
+            simulation.schedule(at: .seconds(3.5)) { simulation in
+                seen = (0..<simulation.peerCount).map { simulation.report(SimPeerID($0)).piecesVerified }
+            }
+            #expect(simulation.run(until: .seconds(30), maxEvents: 2_000_000) == .deadline)
+            let reports = (0..<simulation.peerCount).map { simulation.report(SimPeerID($0)) }
+            return (reports, seen, simulation.eventsProcessed)
+        }
+        let one = run(partitions: 1)
+        let two = run(partitions: 2)
+        let same = one.reports == two.reports
+        #expect(same)
+        #expect(one.seen == two.seen)
+        #expect(one.events == two.events)
+        #expect(one.reports.filter { $0.finishedAt != nil }.count >= 7, "the stayers finish")
+        #expect(one.seen.count == 11 && one.seen.contains { $0 > 0 }, "the call saw the swarm under way")
+        print("churn in partitions: \(two.events) events; seen at 3.5 s \(two.seen)")
+    }
 }
