@@ -15,9 +15,9 @@ public struct RateEstimator: Hashable, Sendable {
 
     private let slotCount: Int
     private let slotLength: Int64
-    /// `slotCount + 1` slots: those inside the window and the one it partly overlaps.
-    private var slotBytes: [Int64]
-    private var slotEpochs: [Int64]
+    /// `slotCount + 1` slots: those inside the window and the one it partly overlaps. One array of pairs: a
+    /// peer has two estimators, read at every rechoke, and each array is an allocation and a cache miss.
+    private var slots: [Slot]
     private var latestEpoch: Int64 = .min
     private let start: Instant
 
@@ -30,8 +30,7 @@ public struct RateEstimator: Hashable, Sendable {
         self.slotCount = slots
         self.slotLength = max(1, window.nanoseconds / Int64(slots))
         self.window = .nanoseconds(slotLength * Int64(slots))
-        self.slotBytes = Array(repeating: 0, count: slots + 1)
-        self.slotEpochs = Array(repeating: .min, count: slots + 1)
+        self.slots = Array(repeating: Slot(epoch: .min, bytes: 0), count: slots + 1)
         self.start = now
     }
 
@@ -40,14 +39,13 @@ public struct RateEstimator: Hashable, Sendable {
         guard bytes > 0 else { return }
         totalBytes = Saturating.add(totalBytes, Int64(bytes))
         let (epoch, _) = position(of: now)
-        if latestEpoch != .min, epoch <= latestEpoch - Int64(slotBytes.count) { return }
+        if latestEpoch != .min, epoch <= latestEpoch - Int64(slots.count) { return }
         latestEpoch = max(latestEpoch, epoch)
         let index = slot(of: epoch)
-        if slotEpochs[index] != epoch {
-            slotEpochs[index] = epoch
-            slotBytes[index] = 0
+        if slots[index].epoch != epoch {
+            slots[index] = Slot(epoch: epoch, bytes: 0)
         }
-        slotBytes[index] = Saturating.add(slotBytes[index], Int64(bytes))
+        slots[index].bytes = Saturating.add(slots[index].bytes, Int64(bytes))
     }
 
     /// Bytes per second over the window ending at `now`.
@@ -58,11 +56,11 @@ public struct RateEstimator: Hashable, Sendable {
         guard latestEpoch >= oldest else { return 0 }
         var inside: Int64 = 0
         var overlapped: Int64 = 0
-        for index in slotBytes.indices where slotEpochs[index] >= oldest && slotEpochs[index] <= epoch {
-            if slotEpochs[index] == oldest {
-                overlapped = slotBytes[index]
+        for slot in slots where slot.epoch >= oldest && slot.epoch <= epoch {
+            if slot.epoch == oldest {
+                overlapped = slot.bytes
             } else {
-                inside = Saturating.add(inside, slotBytes[index])
+                inside = Saturating.add(inside, slot.bytes)
             }
         }
         let elapsed = now - start
@@ -82,7 +80,13 @@ public struct RateEstimator: Hashable, Sendable {
     }
 
     private func slot(of epoch: Int64) -> Int {
-        let count = Int64(slotBytes.count)
+        let count = Int64(slots.count)
         return Int(((epoch % count) + count) % count)
+    }
+
+    /// The bytes recorded in one slot of time, and which slot (its epoch: the instant's slot number).
+    private struct Slot: Hashable, Sendable {
+        var epoch: Int64
+        var bytes: Int64
     }
 }
