@@ -49,8 +49,8 @@ import Testing
     }
 
     /// The same swarm (same seed) with each picker. Rarest first gets every piece to two leechers at least
-    /// 3 s sooner (observed 25.1–26.0 s against 30.5–32.7 s), and its minimum replication over the first 35 s is
-    /// higher on average (observed 2.3–2.6 against 1.4–1.7).
+    /// 3 s sooner (observed 24.2–24.4 s against 28.8–30.3 s), and its minimum replication over the first 35 s is
+    /// higher on average (observed 2.7–2.9 against 1.9–2.0).
     ///
     /// With a seed slower than one leecher (64 KB/s against 200 KB/s each) the two pickers do not differ:
     /// every piece the seed sends spreads through the fast mesh at once, so the seed's unchoked peers lack

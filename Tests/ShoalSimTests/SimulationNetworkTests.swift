@@ -67,8 +67,9 @@ import Testing
     }
 
     /// A leecher 1 s away from the core finishes later than one 10 ms away: the dial, the handshake and
-    /// every round of requests cross the network (observed 2.3 s against 33.1 s: with a 2 s round trip the
-    /// request pipeline, sized from the measured rate, is what limits one connection).
+    /// every round of requests cross the network (observed 2.3 s against 45.1 s: the directory's answer alone
+    /// takes 4 s at that distance, and with a 2 s round trip the request pipeline, sized from the measured
+    /// rate, is what limits one connection).
     @Test func latencyDelaysDelivery() {
         let near = Self.finishTime(latency: .milliseconds(10))
         let far = Self.finishTime(latency: .seconds(1))
