@@ -15,21 +15,20 @@ import ShoalCore
 /// `pop` takes from whichever holds the earlier. The line holds events of one instant only: time moves
 /// on only once it is empty.
 public struct EventQueue<Event> {
+    /// An event and its place in the order.
     struct Entry: Comparable {
-        var time: Instant
-        var origin: Int
-        var count: UInt64
+        var key: Key
         var event: Event
 
-        var key: Key { Key(time: time, origin: origin, count: count) }
+        var time: Instant { key.time }
 
-        static func < (lhs: Entry, rhs: Entry) -> Bool {
-            (lhs.time, lhs.origin, lhs.count) < (rhs.time, rhs.origin, rhs.count)
+        init(time: Instant, origin: Int, count: UInt64, event: Event) {
+            self.key = Key(time: time, origin: origin, count: count)
+            self.event = event
         }
 
-        static func == (lhs: Entry, rhs: Entry) -> Bool {
-            lhs.time == rhs.time && lhs.origin == rhs.origin && lhs.count == rhs.count
-        }
+        static func < (lhs: Entry, rhs: Entry) -> Bool { lhs.key < rhs.key }
+        static func == (lhs: Entry, rhs: Entry) -> Bool { lhs.key == rhs.key }
     }
 
     /// Where an event stands in the order, without the event.

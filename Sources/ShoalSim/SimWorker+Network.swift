@@ -8,16 +8,9 @@ extension SimWorker {
 
     // MARK: - Connections
 
-    /// The node listening at `address`, if it is one of the simulation's (10.x.y.z, port 6881).
-    private func node(at address: PeerAddress) -> Int? {
-        guard address.port == 6881, case .ipv4(let host) = address.host, host > 0x0A00_0000 else { return nil }
-        let index = Int(host - 0x0A00_0001)
-        return index < nodes.count ? index : nil
-    }
-
     /// A dial: it reaches the other node one way later, which answers (or refuses) one way after that.
     func connect(from index: Int, key: PeerKey, to address: PeerAddress) {
-        guard let target = node(at: address), target != index else {
+        guard let target = Simulation.node(at: address, count: nodes.count), target != index else {
             // Nobody listens there: the dial times out as NIO's connect would (10 s).
             post(.refused(node: index, key: key), at: now + .seconds(10))
             return

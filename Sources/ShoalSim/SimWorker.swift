@@ -2,8 +2,9 @@ import ShoalCore
 
 /// Runs the events of one share of a ``Simulation``'s nodes (node `i` belongs to worker
 /// `i % partitions`), with its own queue and clock. It changes only its own nodes; what it sends to a node
-/// of another worker, or to the directory, waits in its outbox until the simulation hands it on between
-/// windows (always due at least a window later).
+/// of another worker waits in a mailbox that worker empties when the next window starts, and what it sends
+/// to the directory waits until the simulation hands it on between windows (both are due at least a
+/// window later).
 final class SimWorker {
     typealias Event = Simulation.Event
     typealias Entry = Simulation.Entry

@@ -105,25 +105,33 @@ extension Simulation {
         return queued.map { min($0, key) } ?? key
     }
 
-    /// The next event's key, and who holds it: a worker's index, or -1 and -2 for the simulation's queues.
-    private func next() -> (key: EventQueue<Event>.Key, source: Int)? {
-        var best = callQueue.nextKey.map { (key: $0, source: -2) }
-        if let key = directoryQueue.nextKey, best.map({ key < $0.key }) ?? true { best = (key, -1) }
+    /// Which queue holds an event.
+    private enum Source {
+        case calls
+        case directory
+        case worker(Int)
+    }
+
+    /// The next event's key, and the queue that holds it.
+    private func next() -> (key: EventQueue<Event>.Key, source: Source)? {
+        var best = callQueue.nextKey.map { (key: $0, source: Source.calls) }
+        if let key = directoryQueue.nextKey, best.map({ key < $0.key }) ?? true { best = (key, .directory) }
         for worker in workers {
             guard let key = worker.queue.nextKey else { continue }
-            if best.map({ key < $0.key }) ?? true { best = (key, worker.index) }
+            if best.map({ key < $0.key }) ?? true { best = (key, .worker(worker.index)) }
         }
         return best
     }
 
     /// Takes the next event from `source` and runs it.
-    private func take(from source: Int) {
-        if source == -2 {
+    private func take(from source: Source) {
+        switch source {
+        case .calls:
             handleOwn(callQueue.popEntry()!)
-        } else if source == -1 {
+        case .directory:
             handleOwn(directoryQueue.popEntry()!)
-        } else {
-            let worker = workers[source]
+        case .worker(let index):
+            let worker = workers[index]
             worker.handle(worker.queue.popEntry()!)
             post(worker.takeDirectoryOutbox())
             if workers.count > 1 { for worker in workers { worker.takeIncoming(parity: worker.parity) } }

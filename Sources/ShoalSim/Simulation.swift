@@ -345,6 +345,14 @@ public final class Simulation {
         PeerAddress(host: .ipv4(0x0A00_0000 + UInt32(index + 1)), port: 6881)
     }
 
+    /// The index of the node listening at `address` (the inverse of ``address(ofNode:)``), if it is one of
+    /// the first `count`.
+    static func node(at address: PeerAddress, count: Int) -> Int? {
+        guard address.port == 6881, case .ipv4(let host) = address.host, host > 0x0A00_0000 else { return nil }
+        let index = Int(host - 0x0A00_0001)
+        return index < count ? index : nil
+    }
+
     // MARK: - Observing
 
     /// What happened to a peer so far.
